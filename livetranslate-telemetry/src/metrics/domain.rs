@@ -1,0 +1,592 @@
+//! Typed metrics for the LiveTranslate alerts: WebSocket connections, circuit breakers,
+//! sessions and translation quality.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Counter, Family, Gauge, Histogram, MetricError, Registry, SCORE_BUCKETS};
+
+/// The WebSocket connection gauge, its limit and the open/rejected counters.
+///
+/// A connection is counted for as long as its [`WebSocketGuard`] lives.
+///
+/// ```
+/// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+/// let ws = telemetry.websockets();
+/// let guard = ws.try_open().expect("below the limit");
+/// assert_eq!(ws.active(), 1);
+/// drop(guard);
+/// assert_eq!(ws.active(), 0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct WebSockets {
+    count: Arc<AtomicU64>,
+    limit: u64,
+    active: Gauge,
+    opened: Counter,
+    rejected: Counter,
+}
+
+/// Returned by [`WebSockets::try_open`] when the limit is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("WebSocket connection limit of {limit} reached")]
+pub struct ConnectionLimitReached {
+    /// The configured limit.
+    pub limit: u64,
+}
+
+/// Keeps one WebSocket connection counted; dropping it decrements the gauge.
+#[derive(Debug)]
+#[must_use = "the connection is only counted while the guard lives"]
+pub struct WebSocketGuard {
+    ws: WebSockets,
+}
+
+impl Drop for WebSocketGuard {
+    fn drop(&mut self) {
+        self.ws.count.fetch_sub(1, Ordering::AcqRel);
+        self.ws.active.dec();
+    }
+}
+
+impl WebSockets {
+    pub(crate) fn new(registry: &Registry, limit: u64) -> Result<Self, MetricError> {
+        let active = registry
+            .gauge(
+                "livetranslate_websocket_connections",
+                "Open WebSocket connections.",
+                &[],
+            )?
+            .with(&[])?;
+        registry
+            .gauge(
+                "livetranslate_websocket_connections_limit",
+                "Configured maximum number of open WebSocket connections.",
+                &[],
+            )?
+            .with(&[])?
+            .set(limit as f64);
+        let opened = registry
+            .counter(
+                "livetranslate_websocket_connections_opened_total",
+                "WebSocket connections accepted.",
+                &[],
+            )?
+            .with(&[])?;
+        let rejected = registry
+            .counter(
+                "livetranslate_websocket_connections_rejected_total",
+                "WebSocket connections refused because the limit was reached.",
+                &[],
+            )?
+            .with(&[])?;
+        Ok(WebSockets {
+            count: Arc::new(AtomicU64::new(0)),
+            limit,
+            active,
+            opened,
+            rejected,
+        })
+    }
+
+    /// Counts a new connection, or refuses it (and counts the refusal) at the limit.
+    pub fn try_open(&self) -> Result<WebSocketGuard, ConnectionLimitReached> {
+        let limit = self.limit;
+        match self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            }) {
+            Ok(_) => {
+                self.active.inc();
+                self.opened.inc();
+                Ok(WebSocketGuard { ws: self.clone() })
+            }
+            Err(_) => {
+                self.rejected.inc();
+                Err(ConnectionLimitReached { limit })
+            }
+        }
+    }
+
+    /// Open connections now.
+    pub fn active(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// The configured limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+/// The state of a [`CircuitBreaker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected until the open interval ends.
+    Open,
+    /// A limited number of probe calls decide between closing and re-opening.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// The `state` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+const STATES: [BreakerState; 3] = [
+    BreakerState::Closed,
+    BreakerState::Open,
+    BreakerState::HalfOpen,
+];
+
+/// When a [`CircuitBreaker`] trips and recovers.
+#[derive(Debug, Clone)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open a closed breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker rejects calls before letting a probe through.
+    pub open_for: Duration,
+    /// Concurrent probe calls allowed while half-open.
+    pub half_open_max_calls: u32,
+    /// Successful probes needed to close again.
+    pub success_threshold: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failure_threshold: 5,
+            open_for: Duration::from_secs(30),
+            half_open_max_calls: 1,
+            success_threshold: 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { in_flight: u32, successes: u32 },
+}
+
+impl Inner {
+    fn state(&self) -> BreakerState {
+        match self {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BreakerShared {
+    upstream: String,
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+    state_gauges: [Gauge; 3],
+    transitions: Family<Counter>,
+    rejected: Counter,
+}
+
+/// A per-upstream circuit breaker whose state and transitions are exported as
+/// `livetranslate_circuit_breaker_*` metrics.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState};
+/// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+/// let breaker = telemetry.circuit_breaker("audio", BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// assert!(breaker.try_acquire().is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct CircuitBreaker(Arc<BreakerShared>);
+
+/// Returned by [`CircuitBreaker::try_acquire`] while the breaker is open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("circuit breaker for {upstream} is open")]
+pub struct BreakerOpen {
+    /// The upstream's name.
+    pub upstream: String,
+}
+
+/// Permission for one call; report its outcome with [`success`](Self::success) or
+/// [`failure`](Self::failure). Dropping it unreported (a cancelled call) counts as neither.
+#[derive(Debug)]
+#[must_use = "report the call's outcome with success() or failure()"]
+pub struct BreakerPermit {
+    breaker: CircuitBreaker,
+    probe: bool,
+    done: bool,
+}
+
+impl BreakerPermit {
+    /// The call succeeded.
+    pub fn success(mut self) {
+        self.done = true;
+        self.breaker.on_result(self.probe, true);
+    }
+
+    /// The call failed.
+    pub fn failure(mut self) {
+        self.done = true;
+        self.breaker.on_result(self.probe, false);
+    }
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if !self.done && self.probe {
+            self.breaker.release_probe();
+        }
+    }
+}
+
+/// The breaker metric families, shared by all breakers of a service.
+#[derive(Clone, Debug)]
+pub(crate) struct BreakerMetrics {
+    state: Family<Gauge>,
+    transitions: Family<Counter>,
+    rejected: Family<Counter>,
+}
+
+impl BreakerMetrics {
+    pub(crate) fn new(registry: &Registry) -> Result<Self, MetricError> {
+        Ok(BreakerMetrics {
+            state: registry.gauge(
+                "livetranslate_circuit_breaker_state",
+                "1 for the circuit breaker's current state (closed, open, half_open), 0 for the others.",
+                &["upstream", "state"],
+            )?,
+            transitions: registry.counter(
+                "livetranslate_circuit_breaker_transitions_total",
+                "Circuit breaker state changes.",
+                &["upstream", "from", "to"],
+            )?,
+            rejected: registry.counter(
+                "livetranslate_circuit_breaker_rejected_calls_total",
+                "Calls refused because the circuit breaker was open.",
+                &["upstream"],
+            )?,
+        })
+    }
+}
+
+impl CircuitBreaker {
+    pub(crate) fn new(
+        metrics: &BreakerMetrics,
+        upstream: &str,
+        config: BreakerConfig,
+    ) -> Result<Self, MetricError> {
+        let gauge = |s: BreakerState| metrics.state.with(&[upstream, s.as_str()]);
+        let state_gauges = [gauge(STATES[0])?, gauge(STATES[1])?, gauge(STATES[2])?];
+        state_gauges[BreakerState::Closed.index()].set(1.0);
+        Ok(CircuitBreaker(Arc::new(BreakerShared {
+            upstream: upstream.to_owned(),
+            config: BreakerConfig {
+                failure_threshold: config.failure_threshold.max(1),
+                half_open_max_calls: config.half_open_max_calls.max(1),
+                success_threshold: config.success_threshold.max(1),
+                ..config
+            },
+            inner: Mutex::new(Inner::Closed { failures: 0 }),
+            state_gauges,
+            transitions: metrics.transitions.clone(),
+            rejected: metrics.rejected.with(&[upstream])?,
+        })))
+    }
+
+    /// The upstream this breaker guards.
+    pub fn upstream(&self) -> &str {
+        &self.0.upstream
+    }
+
+    /// The current state (an expired open interval reads as half-open).
+    pub fn state(&self) -> BreakerState {
+        let inner = self.lock();
+        match &*inner {
+            Inner::Open { until } if Instant::now() >= *until => BreakerState::HalfOpen,
+            other => other.state(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn transition(&self, inner: &mut Inner, next: Inner) {
+        let (from, to) = (inner.state(), next.state());
+        *inner = next;
+        if from != to {
+            self.0.state_gauges[from.index()].set(0.0);
+            self.0.state_gauges[to.index()].set(1.0);
+            if let Ok(c) = self
+                .0
+                .transitions
+                .with(&[&self.0.upstream, from.as_str(), to.as_str()])
+            {
+                c.inc();
+            }
+            tracing::warn!(upstream = %self.0.upstream, from = from.as_str(), to = to.as_str(), "circuit breaker state change");
+        }
+    }
+
+    /// Asks to make a call: `Err` while open (counted as rejected).
+    pub fn try_acquire(&self) -> Result<BreakerPermit, BreakerOpen> {
+        let mut inner = self.lock();
+        if let Inner::Open { until } = &*inner {
+            if Instant::now() >= *until {
+                self.transition(
+                    &mut inner,
+                    Inner::HalfOpen {
+                        in_flight: 0,
+                        successes: 0,
+                    },
+                );
+            }
+        }
+        let probe = match &mut *inner {
+            Inner::Closed { .. } => false,
+            Inner::HalfOpen { in_flight, .. } if *in_flight < self.0.config.half_open_max_calls => {
+                *in_flight += 1;
+                true
+            }
+            Inner::HalfOpen { .. } | Inner::Open { .. } => {
+                self.0.rejected.inc();
+                return Err(BreakerOpen {
+                    upstream: self.0.upstream.clone(),
+                });
+            }
+        };
+        Ok(BreakerPermit {
+            breaker: self.clone(),
+            probe,
+            done: false,
+        })
+    }
+
+    fn on_result(&self, probe: bool, ok: bool) {
+        let mut inner = self.lock();
+        let config = &self.0.config;
+        let next = match (&mut *inner, ok) {
+            (Inner::Closed { failures }, true) => {
+                *failures = 0;
+                None
+            }
+            (Inner::Closed { failures }, false) => {
+                *failures += 1;
+                (*failures >= config.failure_threshold).then(|| Inner::Open {
+                    until: Instant::now() + config.open_for,
+                })
+            }
+            (
+                Inner::HalfOpen {
+                    in_flight,
+                    successes,
+                },
+                true,
+            ) if probe => {
+                *in_flight = in_flight.saturating_sub(1);
+                *successes += 1;
+                (*successes >= config.success_threshold).then_some(Inner::Closed { failures: 0 })
+            }
+            (Inner::HalfOpen { .. }, false) if probe => Some(Inner::Open {
+                until: Instant::now() + config.open_for,
+            }),
+            // A call admitted in an earlier state finishing late does not decide anything.
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.transition(&mut inner, next);
+        }
+    }
+
+    fn release_probe(&self) {
+        if let Inner::HalfOpen { in_flight, .. } = &mut *self.lock() {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Runs `call` through the breaker: rejected while open, and its `Result` recorded.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{BreakerConfig, CallError};
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let breaker = telemetry.circuit_breaker("translation", BreakerConfig::default()).unwrap();
+    /// let r: Result<u32, CallError<&str>> = rt.block_on(breaker.call(async { Ok(7) }));
+    /// assert_eq!(r.unwrap(), 7);
+    /// ```
+    pub async fn call<T, E, F>(&self, call: F) -> Result<T, CallError<E>>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let permit = self.try_acquire().map_err(CallError::Open)?;
+        match call.await {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.failure();
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+}
+
+/// The outcome of a failed [`CircuitBreaker::call`].
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E> {
+    /// The breaker was open; the call was not made.
+    #[error(transparent)]
+    Open(BreakerOpen),
+    /// The call was made and failed.
+    #[error("upstream call failed: {0}")]
+    Failed(E),
+}
+
+/// Session counters: active gauge, created and failed (by reason) counters.
+///
+/// ```
+/// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+/// let sessions = telemetry.sessions();
+/// let s = sessions.start();
+/// assert_eq!(sessions.active(), 1.0);
+/// s.fail("upstream_unavailable");
+/// assert_eq!(sessions.active(), 0.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    active: Gauge,
+    created: Counter,
+    failed: Family<Counter>,
+}
+
+/// An open session; ends (normally) when dropped, or with [`SessionGuard::fail`].
+#[derive(Debug)]
+#[must_use = "the session is only counted as active while the guard lives"]
+pub struct SessionGuard {
+    sessions: Sessions,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions.active.dec();
+    }
+}
+
+impl Sessions {
+    pub(crate) fn new(registry: &Registry) -> Result<Self, MetricError> {
+        Ok(Sessions {
+            active: registry
+                .gauge("livetranslate_sessions_active", "Open sessions.", &[])?
+                .with(&[])?,
+            created: registry
+                .counter(
+                    "livetranslate_sessions_created_total",
+                    "Sessions started.",
+                    &[],
+                )?
+                .with(&[])?,
+            failed: registry.counter(
+                "livetranslate_sessions_failed_total",
+                "Sessions that ended in failure, by reason.",
+                &["reason"],
+            )?,
+        })
+    }
+
+    /// Starts a session.
+    pub fn start(&self) -> SessionGuard {
+        self.created.inc();
+        self.active.inc();
+        SessionGuard {
+            sessions: self.clone(),
+        }
+    }
+
+    /// Counts a session that failed before it could start (no guard was created).
+    pub fn failed_to_start(&self, reason: &str) {
+        self.created.inc();
+        self.count_failure(reason);
+    }
+
+    /// Open sessions now.
+    pub fn active(&self) -> f64 {
+        self.active.get()
+    }
+
+    fn count_failure(&self, reason: &str) {
+        if let Ok(c) = self.failed.with(&[reason]) {
+            c.inc();
+        }
+    }
+}
+
+impl SessionGuard {
+    /// Ends the session as failed, counted under `reason` (keep reasons a small fixed set).
+    pub fn fail(self, reason: &str) {
+        self.sessions.count_failure(reason);
+    }
+}
+
+/// Translation quality scores (0 to 1) per language pair.
+///
+/// ```
+/// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+/// let quality = telemetry.translation_quality();
+/// quality.observe("en-de", 0.92).unwrap();
+/// assert!(quality.observe("en-de", 1.5).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct TranslationQuality {
+    family: Family<Histogram>,
+}
+
+impl TranslationQuality {
+    pub(crate) fn new(registry: &Registry) -> Result<Self, MetricError> {
+        Ok(TranslationQuality {
+            family: registry.histogram(
+                "livetranslate_translation_quality_score",
+                "Translation quality score between 0 and 1.",
+                &["language_pair"],
+                SCORE_BUCKETS,
+            )?,
+        })
+    }
+
+    /// The histogram for one language pair (keep the handle for repeated use).
+    pub fn for_pair(&self, language_pair: &str) -> Result<Histogram, MetricError> {
+        self.family.with(&[language_pair])
+    }
+
+    /// Records one score; scores outside `0..=1` (or NaN) are refused.
+    pub fn observe(&self, language_pair: &str, score: f64) -> Result<(), MetricError> {
+        if !(0.0..=1.0).contains(&score) {
+            return Err(MetricError::OutOfRange {
+                metric: "livetranslate_translation_quality_score".to_owned(),
+                value: score.to_string(),
+            });
+        }
+        self.for_pair(language_pair)?.observe(score);
+        Ok(())
+    }
+}

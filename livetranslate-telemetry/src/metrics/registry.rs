@@ -1,0 +1,459 @@
+//! The recorder: named metric families and custom collectors, rendered together with the
+//! standard labels prepended to every series.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::encode::{self, Sample};
+use super::{Counter, Gauge, Histogram};
+use crate::labels::STANDARD_LABEL_NAMES;
+
+/// An error in a metric definition or use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricError {
+    /// The name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    #[error("invalid metric name {0:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")]
+    InvalidName(String),
+    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with `__`.
+    #[error("metric {metric}: invalid label name {label:?}")]
+    InvalidLabelName {
+        /// The metric.
+        metric: String,
+        /// The offending label name.
+        label: String,
+    },
+    /// The label is set by the library itself (standard labels, `le`, `quantile`).
+    #[error(
+        "metric {metric}: label {label:?} is reserved (standard labels are added automatically)"
+    )]
+    ReservedLabel {
+        /// The metric.
+        metric: String,
+        /// The offending label name.
+        label: String,
+    },
+    /// Counter names must end in `_total`.
+    #[error("counter {0:?} must end in _total")]
+    CounterSuffix(String),
+    /// A metric of that name already exists with another type, help or label set.
+    #[error("metric {0:?} is already registered with a different type, help text or labels")]
+    Conflict(String),
+    /// A value outside the metric's allowed range.
+    #[error("metric {metric}: value {value} is out of range")]
+    OutOfRange {
+        /// The metric.
+        metric: String,
+        /// The rejected value.
+        value: String,
+    },
+    /// `with()` got a different number of label values than the family has label names.
+    #[error("metric {metric}: expected {expected} label values, got {got}")]
+    LabelCount {
+        /// The metric.
+        metric: String,
+        /// Number of label names of the family.
+        expected: usize,
+        /// Number of values given.
+        got: usize,
+    },
+}
+
+pub(crate) fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    !name.starts_with("__")
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Something that writes one or more metric families in the text format.
+///
+/// Implement it for values computed at scrape time; register it with
+/// [`Registry::register_collector`].
+///
+/// ```
+/// use livetranslate_telemetry::metrics::{Collect, Registry};
+/// struct Answer;
+/// impl Collect for Answer {
+///     fn encode(&self, const_labels: &str, out: &mut String) {
+///         out.push_str("# HELP answer The answer.\n# TYPE answer gauge\n");
+///         out.push_str(&format!("answer{{{const_labels}}} 42\n"));
+///     }
+/// }
+/// let registry = Registry::new(&[("service", "demo")]);
+/// registry.register_collector(&["answer"], Answer).unwrap();
+/// assert!(registry.render().contains("answer{service=\"demo\"} 42"));
+/// ```
+pub trait Collect: Send + Sync + 'static {
+    /// Appends this collector's families to `out`; `const_labels` is the rendered
+    /// `name="value",...` list of standard labels (possibly empty) to put first on every series.
+    fn encode(&self, const_labels: &str, out: &mut String);
+}
+
+/// A metric kind that can live in a [`Family`].
+pub trait Metric: Clone + Send + Sync + 'static {
+    /// The `# TYPE` of the family.
+    const KIND: &'static str;
+    /// Writes this series' sample line(s).
+    fn encode_series(&self, name: &str, labels: &[&str], out: &mut String);
+}
+
+impl Metric for Counter {
+    const KIND: &'static str = "counter";
+    fn encode_series(&self, name: &str, labels: &[&str], out: &mut String) {
+        encode::write_sample(out, name, "", labels, Sample::Int(self.get()));
+    }
+}
+
+impl Metric for Gauge {
+    const KIND: &'static str = "gauge";
+    fn encode_series(&self, name: &str, labels: &[&str], out: &mut String) {
+        encode::write_sample(out, name, "", labels, Sample::Float(self.get()));
+    }
+}
+
+impl Metric for Histogram {
+    const KIND: &'static str = "histogram";
+    fn encode_series(&self, name: &str, labels: &[&str], out: &mut String) {
+        encode::write_histogram(out, name, labels, &self.snapshot(), self.bounds());
+    }
+}
+
+struct FamilyInner<M> {
+    name: String,
+    help: String,
+    label_names: Vec<String>,
+    factory: Box<dyn Fn() -> M + Send + Sync>,
+    /// Keyed by the rendered `name="value"` list, which is also what the encoder writes.
+    series: RwLock<BTreeMap<String, M>>,
+}
+
+/// A metric with a fixed set of label names and one series per set of label values.
+///
+/// Look a series up once with [`Family::with`] and keep the handle: updating a handle is a
+/// single atomic operation, the lookup is not free.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::Registry;
+/// let registry = Registry::new(&[]);
+/// let translations = registry
+///     .counter("translations_total", "Translations done.", &["language_pair"])
+///     .unwrap();
+/// let en_de = translations.with(&["en-de"]).unwrap();
+/// en_de.inc();
+/// assert!(registry.render().contains("translations_total{language_pair=\"en-de\"} 1"));
+/// ```
+pub struct Family<M: Metric>(Arc<FamilyInner<M>>);
+
+impl<M: Metric> Clone for Family<M> {
+    fn clone(&self) -> Self {
+        Family(self.0.clone())
+    }
+}
+
+impl<M: Metric> fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.0.name)
+            .field("labels", &self.0.label_names)
+            .finish()
+    }
+}
+
+impl<M: Metric> Family<M> {
+    /// The series for these label values (in the order of the family's label names),
+    /// created on first use.
+    pub fn with(&self, values: &[&str]) -> Result<M, MetricError> {
+        let inner = &*self.0;
+        if values.len() != inner.label_names.len() {
+            return Err(MetricError::LabelCount {
+                metric: inner.name.clone(),
+                expected: inner.label_names.len(),
+                got: values.len(),
+            });
+        }
+        let key = encode::render_labels(
+            inner
+                .label_names
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().copied()),
+        );
+        if let Some(m) = read(&inner.series).get(&key) {
+            return Ok(m.clone());
+        }
+        let mut series = write(&inner.series);
+        Ok(series
+            .entry(key)
+            .or_insert_with(|| (inner.factory)())
+            .clone())
+    }
+
+    /// Removes the series for these label values, if present (it disappears from the output).
+    pub fn remove(&self, values: &[&str]) {
+        let inner = &*self.0;
+        let key = encode::render_labels(
+            inner
+                .label_names
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().copied()),
+        );
+        write(&inner.series).remove(&key);
+    }
+
+    /// The family's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+impl<M: Metric> Collect for Family<M> {
+    fn encode(&self, const_labels: &str, out: &mut String) {
+        let inner = &*self.0;
+        let series = read(&inner.series);
+        if series.is_empty() && !inner.label_names.is_empty() {
+            return;
+        }
+        encode::write_header(out, &inner.name, &inner.help, M::KIND);
+        for (labels, metric) in series.iter() {
+            metric.encode_series(&inner.name, &[const_labels, labels], out);
+        }
+    }
+}
+
+/// Acquires a read lock, recovering from poisoning (the data are plain atomics and maps that a
+/// panicking writer cannot leave half-updated in a way that matters for rendering).
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Acquires a write lock, recovering from poisoning.
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Entry {
+    signature: String,
+    collector: Arc<dyn Collect>,
+    /// The `Family<M>` itself for registrations made through the typed methods, so that an
+    /// identical second registration returns the same family.
+    family: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+struct RegistryInner {
+    const_labels: String,
+    entries: RwLock<BTreeMap<String, Entry>>,
+    last_len: AtomicUsize,
+}
+
+/// Holds every metric of a process and renders them in the Prometheus text format.
+///
+/// The standard labels given to [`Registry::new`] are put first on every series, including
+/// those of custom collectors.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::Registry;
+/// let registry = Registry::new(&[("service", "audio"), ("cluster", "eu-1")]);
+/// let g = registry.gauge("queue_depth", "Jobs waiting.", &[]).unwrap();
+/// g.with(&[]).unwrap().set(3.0);
+/// assert!(registry.render().contains("queue_depth{service=\"audio\",cluster=\"eu-1\"} 3"));
+/// ```
+#[derive(Clone)]
+pub struct Registry(Arc<RegistryInner>);
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("const_labels", &self.0.const_labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// An empty registry whose series all carry `const_labels`.
+    pub fn new(const_labels: &[(&str, &str)]) -> Self {
+        Registry(Arc::new(RegistryInner {
+            const_labels: encode::render_labels(const_labels.iter().copied()),
+            entries: RwLock::new(BTreeMap::new()),
+            last_len: AtomicUsize::new(4096),
+        }))
+    }
+
+    /// The rendered standard labels (`service="…",environment="…",…`).
+    pub fn const_labels(&self) -> &str {
+        &self.0.const_labels
+    }
+
+    fn family<M: Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        extra_signature: &str,
+        factory: Box<dyn Fn() -> M + Send + Sync>,
+    ) -> Result<Family<M>, MetricError> {
+        if !valid_metric_name(name) {
+            return Err(MetricError::InvalidName(name.to_owned()));
+        }
+        for label in label_names {
+            if !valid_label_name(label) {
+                return Err(MetricError::InvalidLabelName {
+                    metric: name.to_owned(),
+                    label: (*label).to_owned(),
+                });
+            }
+            if STANDARD_LABEL_NAMES.contains(label) || *label == "le" || *label == "quantile" {
+                return Err(MetricError::ReservedLabel {
+                    metric: name.to_owned(),
+                    label: (*label).to_owned(),
+                });
+            }
+        }
+        let signature = format!(
+            "{}|{}|{}|{}",
+            M::KIND,
+            help,
+            label_names.join(","),
+            extra_signature
+        );
+        let mut entries = write(&self.0.entries);
+        if let Some(existing) = entries.get(name) {
+            if existing.signature != signature {
+                return Err(MetricError::Conflict(name.to_owned()));
+            }
+            // Same definition: hand out the existing family.
+            return existing
+                .family
+                .as_ref()
+                .and_then(|any| any.downcast_ref::<Family<M>>())
+                .cloned()
+                .ok_or_else(|| MetricError::Conflict(name.to_owned()));
+        }
+        let family = Family(Arc::new(FamilyInner {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            label_names: label_names.iter().map(|s| (*s).to_owned()).collect(),
+            factory,
+            series: RwLock::new(BTreeMap::new()),
+        }));
+        entries.insert(
+            name.to_owned(),
+            Entry {
+                signature,
+                collector: Arc::new(family.clone()),
+                family: Some(Arc::new(family.clone())),
+            },
+        );
+        Ok(family)
+    }
+
+    /// Registers (or returns the identical existing) counter family. The name must end in
+    /// `_total`.
+    pub fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<Family<Counter>, MetricError> {
+        if !name.ends_with("_total") {
+            return Err(MetricError::CounterSuffix(name.to_owned()));
+        }
+        self.family(name, help, label_names, "", Box::new(Counter::default))
+    }
+
+    /// Registers (or returns the identical existing) gauge family.
+    pub fn gauge(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<Family<Gauge>, MetricError> {
+        self.family(name, help, label_names, "", Box::new(Gauge::default))
+    }
+
+    /// Registers (or returns the identical existing) histogram family with these bucket
+    /// upper bounds (see [`LATENCY_BUCKETS`](super::LATENCY_BUCKETS) and friends).
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        buckets: &[f64],
+    ) -> Result<Family<Histogram>, MetricError> {
+        let proto = Histogram::new(buckets);
+        let bounds: Arc<[f64]> = proto.bounds().into();
+        let signature = format!("{:?}", bounds);
+        self.family(
+            name,
+            help,
+            label_names,
+            &signature,
+            Box::new(move || Histogram::with_bounds(bounds.clone())),
+        )
+    }
+
+    /// Registers a custom collector that writes the families named in `names` (used to detect
+    /// clashes with other registrations).
+    pub fn register_collector(
+        &self,
+        names: &[&str],
+        collector: impl Collect,
+    ) -> Result<(), MetricError> {
+        let mut entries = write(&self.0.entries);
+        for name in names {
+            if !valid_metric_name(name) {
+                return Err(MetricError::InvalidName((*name).to_owned()));
+            }
+            if entries.contains_key(*name) {
+                return Err(MetricError::Conflict((*name).to_owned()));
+            }
+        }
+        let collector: Arc<dyn Collect> = Arc::new(collector);
+        for (i, name) in names.iter().enumerate() {
+            // Only the first name renders; the others reserve their names.
+            let c: Arc<dyn Collect> = if i == 0 {
+                collector.clone()
+            } else {
+                Arc::new(Nothing)
+            };
+            entries.insert(
+                (*name).to_owned(),
+                Entry {
+                    signature: format!("collector|{}", names[0]),
+                    collector: c,
+                    family: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Renders every family in the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.0.last_len.load(Ordering::Relaxed) + 1024);
+        self.render_into(&mut out);
+        self.0.last_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// Appends every family to `out`.
+    pub fn render_into(&self, out: &mut String) {
+        let entries = read(&self.0.entries);
+        for entry in entries.values() {
+            entry.collector.encode(&self.0.const_labels, out);
+        }
+    }
+}
+
+struct Nothing;
+impl Collect for Nothing {
+    fn encode(&self, _: &str, _: &mut String) {}
+}
