@@ -1,1 +1,112 @@
-fn main() {}
+//! Audio service miniature (:5001): "transcribes" audio chunks. Its health check proves the
+//! spool directory where chunks are staged is writable.
+//!
+//! `cargo run --example audio-service` (PORT overrides the port; see the README for the
+//! telemetry environment variables).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use livetranslate_telemetry::health::HealthCheck;
+use livetranslate_telemetry::metrics::Counter;
+use livetranslate_telemetry::Telemetry;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone)]
+struct AppState {
+    spool: PathBuf,
+    chunks: Counter,
+}
+
+#[derive(Deserialize)]
+struct TranscribeRequest {
+    /// Stands in for audio samples: the words "spoken" in the chunk.
+    speech: String,
+    #[serde(default = "default_language")]
+    language: String,
+}
+
+fn default_language() -> String {
+    "en".to_owned()
+}
+
+#[derive(Serialize)]
+struct Transcript {
+    transcript: String,
+    language: String,
+    confidence: f64,
+    processing_ms: u64,
+}
+
+async fn transcribe(
+    State(state): State<AppState>,
+    Json(req): Json<TranscribeRequest>,
+) -> Result<Json<Transcript>, (StatusCode, String)> {
+    let words: Vec<&str> = req.speech.split_whitespace().collect();
+    if words.is_empty() {
+        return Err((StatusCode::BAD_REQUEST, "empty audio chunk".to_owned()));
+    }
+    if words.len() > 500 {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "chunk over 500 words".to_owned(),
+        ));
+    }
+    // Stage the chunk like the real service does before feeding the model.
+    let path = state
+        .spool
+        .join(format!("chunk-{}.txt", std::process::id()));
+    tokio::fs::write(&path, req.speech.as_bytes())
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("spool: {e}")))?;
+    let processing = Duration::from_millis(2 + words.len() as u64);
+    tokio::time::sleep(processing).await;
+    state.chunks.inc();
+    tracing::info!(words = words.len(), language = %req.language, "chunk transcribed");
+    let confidence = 0.99 - 0.02 * (words.iter().filter(|w| w.len() > 9).count() as f64);
+    Ok(Json(Transcript {
+        transcript: words.join(" ").to_lowercase(),
+        language: req.language,
+        confidence: confidence.clamp(0.5, 0.99),
+        processing_ms: processing.as_millis() as u64,
+    }))
+}
+
+async fn models() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "models": ["whisper-base-cpu", "whisper-small-cpu"] }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let spool = std::env::temp_dir().join(format!("audio-spool-{}", std::process::id()));
+    std::fs::create_dir_all(&spool)?;
+    let probe_dir = spool.clone();
+    let telemetry = Telemetry::builder("audio")
+        .version(env!("CARGO_PKG_VERSION"))
+        .health_check(HealthCheck::new("spool-directory", move || {
+            let probe = probe_dir.join(".health-probe");
+            async move {
+                tokio::fs::write(&probe, b"ok").await?;
+                tokio::fs::remove_file(&probe).await
+            }
+        }))
+        .build()?;
+    let chunks = telemetry
+        .metrics()
+        .counter(
+            "livetranslate_audio_chunks_transcribed_total",
+            "Audio chunks transcribed.",
+            &[],
+        )?
+        .with(&[])?;
+    let app = Router::new()
+        .route("/api/audio/transcribe", post(transcribe))
+        .route("/api/audio/models", get(models))
+        .with_state(AppState { spool, chunks });
+    telemetry.serve(app, 5001).await?;
+    Ok(())
+}

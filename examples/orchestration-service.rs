@@ -1,1 +1,311 @@
-fn main() {}
+//! Orchestration service miniature (:3000): the API gateway. It calls the audio and
+//! translation services over HTTP, each behind its own circuit breaker, serves a WebSocket
+//! endpoint where every connection is a translation session, and checks both upstreams.
+//!
+//! `cargo run --example orchestration-service` (PORT overrides the port;
+//! AUDIO_SERVICE_URL and TRANSLATION_SERVICE_URL point at the upstreams).
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use livetranslate_telemetry::health::HealthCheck;
+use livetranslate_telemetry::metrics::{BreakerConfig, CircuitBreaker, WebSocketGuard};
+use livetranslate_telemetry::{RequestId, Telemetry, REQUEST_ID_HEADER};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Clone)]
+struct Upstream {
+    name: &'static str,
+    base: String,
+    breaker: CircuitBreaker,
+}
+
+#[derive(Clone)]
+struct AppState {
+    client: reqwest::Client,
+    audio: Upstream,
+    translation: Upstream,
+    telemetry: Telemetry,
+}
+
+#[derive(Debug)]
+enum GatewayError {
+    Open(&'static str),
+    Unavailable(&'static str, String),
+    Rejected(&'static str, StatusCode, String),
+}
+
+impl GatewayError {
+    fn status_and_body(&self) -> (StatusCode, Value) {
+        match self {
+            GatewayError::Open(up) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "circuit_open", "upstream": up }),
+            ),
+            GatewayError::Unavailable(up, why) => (
+                StatusCode::BAD_GATEWAY,
+                json!({ "error": "upstream_unavailable", "upstream": up, "detail": why }),
+            ),
+            GatewayError::Rejected(up, code, body) => (
+                *code,
+                json!({ "error": "rejected_by_upstream", "upstream": up, "detail": body }),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let (code, body) = self.status_and_body();
+        (code, Json(body)).into_response()
+    }
+}
+
+/// Calls `path` on an upstream through its breaker. 5xx, timeouts and connection errors count
+/// as failures; 4xx answers are the caller's fault and count as successes of the upstream.
+async fn call<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    up: &Upstream,
+    path: &str,
+    body: &impl Serialize,
+    request_id: &RequestId,
+) -> Result<T, GatewayError> {
+    let permit = up
+        .breaker
+        .try_acquire()
+        .map_err(|_| GatewayError::Open(up.name))?;
+    let sent = client
+        .post(format!("{}{}", up.base, path))
+        .header(REQUEST_ID_HEADER, request_id.as_str())
+        .json(body)
+        .send()
+        .await;
+    let res = match sent {
+        Ok(res) => res,
+        Err(e) => {
+            permit.failure();
+            return Err(GatewayError::Unavailable(up.name, e.to_string()));
+        }
+    };
+    let status = res.status();
+    if status.is_server_error() {
+        permit.failure();
+        return Err(GatewayError::Unavailable(
+            up.name,
+            format!("status {status}"),
+        ));
+    }
+    if !status.is_success() {
+        permit.success();
+        let text = res.text().await.unwrap_or_default();
+        let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        return Err(GatewayError::Rejected(up.name, code, text));
+    }
+    match res.json::<T>().await {
+        Ok(v) => {
+            permit.success();
+            Ok(v)
+        }
+        Err(e) => {
+            permit.failure();
+            Err(GatewayError::Unavailable(up.name, format!("bad body: {e}")))
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+struct PipelineRequest {
+    speech: String,
+    #[serde(default = "default_target")]
+    target: String,
+}
+
+fn default_target() -> String {
+    "es".to_owned()
+}
+
+#[derive(Deserialize)]
+struct Transcript {
+    transcript: String,
+    confidence: f64,
+}
+
+#[derive(Deserialize)]
+struct Translation {
+    translation: String,
+    quality: f64,
+}
+
+async fn run_pipeline(
+    state: &AppState,
+    req: &PipelineRequest,
+    id: &RequestId,
+) -> Result<Value, GatewayError> {
+    let transcript: Transcript = call(
+        &state.client,
+        &state.audio,
+        "/api/audio/transcribe",
+        &json!({ "speech": req.speech, "language": "en" }),
+        id,
+    )
+    .await?;
+    let translation: Translation = call(
+        &state.client,
+        &state.translation,
+        "/api/translate",
+        &json!({ "text": transcript.transcript, "source": "en", "target": req.target }),
+        id,
+    )
+    .await?;
+    Ok(json!({
+        "transcript": transcript.transcript,
+        "confidence": transcript.confidence,
+        "translation": translation.translation,
+        "quality": translation.quality,
+    }))
+}
+
+async fn pipeline(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Json(req): Json<PipelineRequest>,
+) -> Result<Json<Value>, GatewayError> {
+    run_pipeline(&state, &req, &id).await.map(Json)
+}
+
+async fn upstreams(State(state): State<AppState>) -> Json<Value> {
+    let describe = |u: &Upstream| json!({ "url": u.base, "breaker": u.breaker.state().as_str() });
+    Json(json!({
+        "audio": describe(&state.audio),
+        "translation": describe(&state.translation),
+        "websocket_connections": state.telemetry.websockets().active(),
+        "websocket_limit": state.telemetry.websockets().limit(),
+    }))
+}
+
+async fn websocket(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+) -> Response {
+    match state.telemetry.websockets().try_open() {
+        Ok(guard) => ws.on_upgrade(move |socket| session(socket, guard, state, id)),
+        Err(e) => {
+            state
+                .telemetry
+                .sessions()
+                .failed_to_start("connection_limit");
+            (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
+    }
+}
+
+/// One WebSocket connection = one session: each text message is a pipeline request.
+async fn session(mut socket: WebSocket, _guard: WebSocketGuard, state: AppState, id: RequestId) {
+    let session = state.telemetry.sessions().start();
+    let mut failed = false;
+    tracing::info!("session started");
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(text) => match serde_json::from_str::<PipelineRequest>(&text) {
+                Ok(req) => match run_pipeline(&state, &req, &id).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        failed = true;
+                        e.status_and_body().1
+                    }
+                },
+                Err(e) => json!({ "error": "bad_request", "detail": e.to_string() }),
+            },
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if socket
+            .send(Message::Text(reply.to_string().into()))
+            .await
+            .is_err()
+        {
+            failed = true;
+            break;
+        }
+    }
+    tracing::info!(failed, "session ended");
+    if failed {
+        session.fail("upstream_error");
+    }
+}
+
+fn upstream_check(client: &reqwest::Client, name: &str, base: &str) -> HealthCheck {
+    let client = client.clone();
+    let url = format!("{base}/api/health/live");
+    HealthCheck::new(format!("{name}-service"), move || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let res = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            if res.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("{url} answered {}", res.status()))
+            }
+        }
+    })
+    .timeout(Duration::from_secs(2))
+}
+
+fn env_url(var: &str, default: &str) -> anyhow::Result<String> {
+    let value = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    let trimmed = value.trim_end_matches('/').to_owned();
+    anyhow::ensure!(
+        trimmed.starts_with("http://") || trimmed.starts_with("https://"),
+        "invalid {var}={value:?}: expected an http:// or https:// URL"
+    );
+    Ok(trimmed)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let audio_url = env_url("AUDIO_SERVICE_URL", "http://127.0.0.1:5001")?;
+    let translation_url = env_url("TRANSLATION_SERVICE_URL", "http://127.0.0.1:5003")?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(1))
+        .build()?;
+    let telemetry = Telemetry::builder("orchestration")
+        .version(env!("CARGO_PKG_VERSION"))
+        .health_check(upstream_check(&client, "audio", &audio_url))
+        .health_check(upstream_check(&client, "translation", &translation_url))
+        .build()?;
+    let breaker = BreakerConfig {
+        failure_threshold: 5,
+        open_for: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let state = AppState {
+        audio: Upstream {
+            name: "audio",
+            base: audio_url,
+            breaker: telemetry.circuit_breaker("audio", breaker.clone())?,
+        },
+        translation: Upstream {
+            name: "translation",
+            base: translation_url,
+            breaker: telemetry.circuit_breaker("translation", breaker)?,
+        },
+        client,
+        telemetry: telemetry.clone(),
+    };
+    let app = Router::new()
+        .route("/api/pipeline", post(pipeline))
+        .route("/api/upstreams", get(upstreams))
+        .route("/ws", get(websocket))
+        .with_state(state);
+    telemetry.serve(app, 3000).await?;
+    Ok(())
+}

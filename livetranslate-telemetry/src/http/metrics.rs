@@ -93,6 +93,9 @@ impl RouteEntry {
     }
 }
 
+/// Selects one of the three histograms of a series.
+type PickHistogram = fn(&HttpSeries) -> &Histogram;
+
 /// All HTTP server metrics of one registry.
 #[derive(Debug)]
 pub(crate) struct HttpMetrics {
@@ -154,7 +157,7 @@ impl HttpMetrics {
                 all.extend(s.into_iter().map(|(_, _, s)| s));
             }
         }
-        let families: [(&str, &str, fn(&HttpSeries) -> &Histogram); 3] = [
+        let families: [(&str, &str, PickHistogram); 3] = [
             (
                 DURATION,
                 "Duration of HTTP server requests, until the response head is sent.",

@@ -1,0 +1,152 @@
+//! Helpers for tests that run the example services and real Prometheus tools as processes.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// A unique temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let p = std::env::temp_dir().join(format!("lt-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of a program on PATH; fails the test with a clear message when it is missing.
+pub fn require(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{program} is not installed: apt-get install prometheus prometheus-alertmanager")
+        })
+}
+
+fn target_dir() -> PathBuf {
+    // Test binaries live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target profile dir")
+}
+
+/// The binary of an example, built if it is not there yet.
+pub fn example(name: &str) -> PathBuf {
+    let bin = target_dir().join("examples").join(name);
+    if !bin.is_file() {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building example {name} failed");
+    }
+    assert!(bin.is_file(), "{} missing", bin.display());
+    bin
+}
+
+/// Starts an example service on a free port with extra env vars; waits until it is live.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(example(name));
+    cmd.env("PORT", port.to_string())
+        .env_remove("LOG_FILE")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn example");
+    let proc = Proc {
+        child,
+        name: name.to_owned(),
+    };
+    wait_http(
+        &format!("http://127.0.0.1:{port}/api/health/live"),
+        Duration::from_secs(30),
+    );
+    (proc, port)
+}
+
+/// A blocking HTTP GET of a loopback URL: status and body.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let res = reqwest::get(url).await.ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.text().await.ok()?))
+    })
+}
+
+/// Waits (bounded) until `url` answers 2xx.
+pub fn wait_http(url: &str, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if matches!(http_get(url), Some((200..=299, _))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} did not answer within {limit:?}");
+}
+
+/// Polls `f` until it returns `Some`, at most `limit`.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
