@@ -30,6 +30,7 @@ async fn log_file_gets_json_lines_with_labels() {
             "LOG_FILE" => Some(log_file.clone()),
             "LOG_FORMAT" => Some("pretty".to_owned()),
             "ENVIRONMENT" => Some("ci".to_owned()),
+            "RUST_LOG" => Some("info,noisy=warn".to_owned()),
             _ => None,
         })
         .build()
@@ -40,6 +41,8 @@ async fn log_file_gets_json_lines_with_labels() {
         .body(Body::empty())
         .expect("request");
     app.oneshot(req).await.expect("response");
+    tracing::info!(target: "noisy", "filtered out by RUST_LOG");
+    tracing::warn!(target: "noisy", "kept by RUST_LOG");
     t.flush_logs();
 
     let text = std::fs::read_to_string(&path).expect("log file");
@@ -57,6 +60,9 @@ async fn log_file_gets_json_lines_with_labels() {
     assert_eq!(access["environment"], "ci");
     assert_eq!(access["version"], "9.9.9");
     assert_eq!(access["route"], "/api/ping");
+    let noisy: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "noisy").collect();
+    assert_eq!(noisy.len(), 1, "{noisy:?}");
+    assert_eq!(noisy[0]["message"], "kept by RUST_LOG");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
