@@ -51,6 +51,10 @@ fn per_request(c: &mut Criterion) {
     let (prom_layer, _handle) = axum_prometheus::PrometheusMetricLayer::pair();
     // Finalize each router once, as axum::serve does (see the notes on the harness pitfall).
     let bare = routes().with_state(());
+    // A layer that does nothing: what wrapping every route costs in axum by itself.
+    let passthrough = routes()
+        .layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
+        .with_state(());
     let ours = routes()
         .layer(ours_t.http_layer().request_id(false).access_log(false))
         .with_state(());
@@ -60,6 +64,7 @@ fn per_request(c: &mut Criterion) {
     let mut g = c.benchmark_group("request");
     for (name, app) in [
         ("bare", &bare),
+        ("passthrough_layer", &passthrough),
         ("ours_metrics", &ours),
         ("ours_full", &full),
         ("axum_prometheus", &peer),
@@ -94,7 +99,9 @@ fn render(c: &mut Criterion) {
     for r in 0..50 {
         router = router.route(&format!("/api/r{r}/{{id}}"), get(|| async { "x" }));
     }
-    let app = router.layer(t.http_layer().access_log(false)).with_state(());
+    let app = router
+        .layer(t.http_layer().access_log(false))
+        .with_state(());
     rt.block_on(async {
         for r in 0..50 {
             for (suffix, _) in [("1", 200), ("2", 200), ("3", 200)] {

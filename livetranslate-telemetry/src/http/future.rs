@@ -16,7 +16,7 @@ pub(crate) struct RequestState {
     pub method: usize,
     pub request_id: Option<HeaderValue>,
     pub metrics: Option<RequestMetrics>,
-    pub log_path: Option<(String, String)>,
+    pub log_path: Option<(http::Uri, Option<axum::extract::MatchedPath>)>,
 }
 
 pin_project! {

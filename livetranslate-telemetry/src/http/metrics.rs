@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::metrics::encode::{self, render_labels};
 use crate::metrics::{
-    read, write, Collect, Gauge, Histogram, Metric, MetricError, Registry, LATENCY_BUCKETS,
-    SIZE_BUCKETS,
+    read, write, Collect, Histogram, Metric, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS,
 };
 
 use super::route::METHODS;
@@ -54,24 +53,60 @@ pub(crate) struct HttpSeries {
     labels: String,
 }
 
+/// In-flight request counts per method (integers: one atomic add per change).
+#[derive(Debug, Default)]
+pub(crate) struct ActiveRequests {
+    counts: [AtomicI64; METHODS.len()],
+    seen: [AtomicBool; METHODS.len()],
+}
+
 /// The series of one route template.
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     route: Box<str>,
+    active: Arc<ActiveRequests>,
     series: RwLock<Vec<(u8, u16, Arc<HttpSeries>)>>,
 }
 
 impl RouteEntry {
-    /// The series for this method index and status, created on first use.
+    /// Counts a request of this method as in flight.
     #[inline]
-    pub(crate) fn series(&self, method: usize, status: u16) -> Arc<HttpSeries> {
+    pub(crate) fn start(&self, method: usize) {
+        let a = &*self.active;
+        if !a.seen[method].load(Ordering::Relaxed) {
+            a.seen[method].store(true, Ordering::Relaxed);
+        }
+        a.counts[method].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ends an in-flight request of this method.
+    #[inline]
+    pub(crate) fn end(&self, method: usize) {
+        self.active.counts[method].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the series for this method index and status, created on first use.
+    #[inline]
+    pub(crate) fn with_series<R>(
+        &self,
+        method: usize,
+        status: u16,
+        f: impl FnOnce(&Arc<HttpSeries>) -> R,
+    ) -> R {
         let m = method as u8;
         if let Some((_, _, s)) = read(&self.series)
             .iter()
             .find(|(sm, ss, _)| *sm == m && *ss == status)
         {
-            return s.clone();
+            return f(s);
         }
+        f(&self.series(method, status))
+    }
+
+    /// The series for this method index and status, created if missing.
+    #[cold]
+    fn series(&self, method: usize, status: u16) -> Arc<HttpSeries> {
+        let m = method as u8;
         let mut series = write(&self.series);
         if let Some((_, _, s)) = series.iter().find(|(sm, ss, _)| *sm == m && *ss == status) {
             return s.clone();
@@ -100,8 +135,7 @@ type PickHistogram = fn(&HttpSeries) -> &Histogram;
 #[derive(Debug)]
 pub(crate) struct HttpMetrics {
     routes: RwLock<HashMap<Box<str>, Arc<RouteEntry>, BuildHasherDefault<FxHasher>>>,
-    active: [Gauge; METHODS.len()],
-    active_seen: [AtomicBool; METHODS.len()],
+    active: Arc<ActiveRequests>,
 }
 
 impl HttpMetrics {
@@ -109,8 +143,7 @@ impl HttpMetrics {
     pub(crate) fn register(registry: &Registry) -> Result<Arc<Self>, MetricError> {
         let metrics = Arc::new(HttpMetrics {
             routes: RwLock::new(HashMap::default()),
-            active: Default::default(),
-            active_seen: Default::default(),
+            active: Arc::default(),
         });
         registry.register_collector(
             &[DURATION, ACTIVE, REQUEST_SIZE, RESPONSE_SIZE],
@@ -130,19 +163,11 @@ impl HttpMetrics {
             .or_insert_with(|| {
                 Arc::new(RouteEntry {
                     route: route.into(),
+                    active: self.active.clone(),
                     series: RwLock::new(Vec::new()),
                 })
             })
             .clone()
-    }
-
-    /// The in-flight gauge of a method index.
-    #[inline]
-    pub(crate) fn active(&self, method: usize) -> &Gauge {
-        if !self.active_seen[method].load(Ordering::Relaxed) {
-            self.active_seen[method].store(true, Ordering::Relaxed);
-        }
-        &self.active[method]
     }
 
     fn encode(&self, const_labels: &str, out: &mut String) {
@@ -180,7 +205,7 @@ impl HttpMetrics {
             }
         }
         let seen: Vec<usize> = (0..METHODS.len())
-            .filter(|&i| self.active_seen[i].load(Ordering::Relaxed))
+            .filter(|&i| self.active.seen[i].load(Ordering::Relaxed))
             .collect();
         if !seen.is_empty() {
             encode::write_header(
@@ -191,7 +216,14 @@ impl HttpMetrics {
             );
             for i in seen {
                 let label = render_labels([("http_request_method", METHODS[i])]);
-                self.active[i].encode_series(ACTIVE, &[const_labels, &label], out);
+                let n = self.active.counts[i].load(Ordering::Relaxed);
+                encode::write_sample(
+                    out,
+                    ACTIVE,
+                    "",
+                    &[const_labels, &label],
+                    encode::Sample::Float(n as f64),
+                );
             }
         }
     }

@@ -45,8 +45,6 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let start = Instant::now();
         let method = method_index(req.method());
-        let matched = route_of(&req);
-        let route = matched.as_ref().map_or(UNMATCHED_ROUTE, |m| m.as_str());
 
         let request_id = if self.layer.request_id {
             let id = req
@@ -72,9 +70,11 @@ where
         };
         let log_path = (self.layer.access_log
             && tracing::enabled!(target: "access", tracing::Level::INFO))
-        .then(|| (req.uri().path().to_owned(), route.to_owned()));
+        .then(|| (req.uri().clone(), route_of(&req)));
 
         let metrics = self.layer.metrics.as_ref().map(|m| {
+            let route = m.route(route_str(&req));
+            route.start(method);
             let request_bytes = match req.body().size_hint().exact() {
                 Some(n) => RequestBytes::Known(n),
                 None => {
@@ -84,11 +84,9 @@ where
                     RequestBytes::Counted(counter)
                 }
             };
-            let active = m.active(method).clone();
-            active.inc();
             RequestMetrics {
-                route: m.route(route),
-                active: ActiveGuard(active),
+                route,
+                method,
                 request_bytes,
             }
         });
@@ -119,19 +117,26 @@ pub(crate) enum RequestBytes {
     Counted(Arc<AtomicU64>),
 }
 
-/// Decrements the in-flight gauge when the request finishes or is cancelled.
-pub(crate) struct ActiveGuard(crate::metrics::Gauge);
+/// The metrics state of one request; dropping it (response sent or request cancelled) ends
+/// the request's in-flight count.
+pub(crate) struct RequestMetrics {
+    pub route: Arc<super::metrics::RouteEntry>,
+    pub method: usize,
+    pub request_bytes: RequestBytes,
+}
 
-impl Drop for ActiveGuard {
+impl Drop for RequestMetrics {
     fn drop(&mut self) {
-        self.0.dec();
+        self.route.end(self.method);
     }
 }
 
-pub(crate) struct RequestMetrics {
-    pub route: Arc<super::metrics::RouteEntry>,
-    pub active: ActiveGuard,
-    pub request_bytes: RequestBytes,
+/// The route template axum matched, or the constant for unmatched requests.
+#[inline]
+fn route_str<B>(req: &Request<B>) -> &str {
+    req.extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, |m| m.as_str())
 }
 
 /// Finishes a response: records metrics, sets the request id header, writes the access log.
@@ -157,30 +162,32 @@ where
     let mut request_size = None;
     let body = match state.metrics {
         Some(m) => {
-            let series = m.route.series(state.method, status);
-            series.duration.observe(elapsed.as_secs_f64());
             let req_bytes = match &m.request_bytes {
                 RequestBytes::Known(n) => *n,
                 RequestBytes::Counted(c) => c.load(std::sync::atomic::Ordering::Relaxed),
             };
             request_size = Some(req_bytes);
-            series.request_size.observe(req_bytes as f64);
-            drop(m.active);
-            match response_size {
-                Some(n) => {
-                    series.response_size.observe(n as f64);
-                    Body::new(body)
+            m.route.with_series(state.method, status, |series| {
+                series.duration.observe(elapsed.as_secs_f64());
+                series.request_size.observe(req_bytes as f64);
+                match response_size {
+                    Some(n) => {
+                        series.response_size.observe(n as f64);
+                        Body::new(body)
+                    }
+                    None => Body::new(CountingBody::new(
+                        body,
+                        Arc::new(AtomicU64::new(0)),
+                        Some(series.clone()),
+                    )),
                 }
-                None => Body::new(CountingBody::new(
-                    body,
-                    Arc::new(AtomicU64::new(0)),
-                    Some(series),
-                )),
-            }
+            })
         }
         None => Body::new(body),
     };
-    if let Some((path, route)) = state.log_path {
+    if let Some((uri, matched)) = state.log_path {
+        let route = matched.as_ref().map_or(UNMATCHED_ROUTE, |m| m.as_str());
+        let path = uri.path();
         tracing::info!(
             target: "access",
             parent: span,

@@ -1,0 +1,122 @@
+//! Instructions per request, counted by valgrind (callgrind): repeatable on a busy machine
+//! where times are not. Each variant runs N1 and N2 requests in a child process under
+//! callgrind; (Ir(N2) - Ir(N1)) / (N2 - N1) cancels the set-up cost.
+//!
+//! `cargo bench -p livetranslate-benches --bench instruction_counts` (needs valgrind)
+
+use std::process::Command;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+use http_body_util::BodyExt;
+use livetranslate_telemetry::Telemetry;
+use tower::ServiceExt;
+
+const VARIANTS: [&str; 5] = [
+    "bare",
+    "passthrough_layer",
+    "ours_metrics",
+    "ours_full",
+    "axum_prometheus",
+];
+const N1: u64 = 2_000;
+const N2: u64 = 12_000;
+
+fn routes() -> Router {
+    Router::new()
+        .route("/api/users/{id}", get(|| async { "user" }))
+        .route("/api/orders/{id}", get(|| async { "order" }))
+        .route("/api/health-ish", get(|| async { "ok" }))
+}
+
+fn run_variant(variant: &str, n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _entered = rt.enter();
+    let telemetry = || {
+        Telemetry::builder("bench")
+            .install_logging(false)
+            .env_lookup(|_| None)
+            .build()
+            .expect("telemetry")
+    };
+    let app = match variant {
+        "bare" => routes(),
+        "passthrough_layer" => {
+            routes().layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
+        }
+        "ours_metrics" => {
+            routes().layer(telemetry().http_layer().request_id(false).access_log(false))
+        }
+        "ours_full" => routes().layer(telemetry().http_layer()),
+        "axum_prometheus" => routes().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
+        other => panic!("unknown variant {other}"),
+    }
+    .with_state(());
+    rt.block_on(async {
+        for _ in 0..n {
+            let req = Request::get("/api/users/42")
+                .body(Body::empty())
+                .expect("request");
+            let res = app.clone().oneshot(req).await.expect("infallible");
+            std::hint::black_box(res.into_body().collect().await.expect("body"));
+        }
+    });
+}
+
+fn count(variant: &str, n: u64) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(exe)
+        .env("LT_IC_VARIANT", variant)
+        .env("LT_IC_N", n.to_string())
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn main() {
+    if let (Ok(variant), Ok(n)) = (std::env::var("LT_IC_VARIANT"), std::env::var("LT_IC_N")) {
+        run_variant(&variant, n.parse().expect("LT_IC_N"));
+        return;
+    }
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!(
+            "valgrind is not installed (apt-get install valgrind): skipping instruction counts"
+        );
+        return;
+    }
+    let mut per_request = Vec::new();
+    for v in VARIANTS {
+        match (count(v, N1), count(v, N2)) {
+            (Some(a), Some(b)) => {
+                per_request.push((v, (b.saturating_sub(a)) as f64 / (N2 - N1) as f64))
+            }
+            _ => eprintln!("{v}: valgrind run failed"),
+        }
+    }
+    let bare = per_request
+        .iter()
+        .find(|(v, _)| *v == "bare")
+        .map(|(_, n)| *n);
+    println!(
+        "{:<20} {:>14} {:>10} {:>12}",
+        "variant", "instr/request", "vs bare", "added"
+    );
+    for (v, n) in &per_request {
+        let (ratio, added) = match bare {
+            Some(b) if b > 0.0 => (n / b, n - b),
+            _ => (f64::NAN, f64::NAN),
+        };
+        println!("{v:<20} {n:>14.0} {ratio:>10.3} {added:>12.0}");
+    }
+}
