@@ -25,7 +25,10 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
+pub mod context;
 pub mod health;
 pub mod http;
 mod labels;
@@ -219,6 +222,8 @@ impl TelemetryBuilder {
             sessions: Sessions::new(&registry)?,
             quality: TranslationQuality::new(&registry)?,
             breakers: BreakerMetrics::new(&registry)?,
+            #[cfg(feature = "client")]
+            client: client::ClientMetrics::new(&registry)?,
             http,
             health,
             registry,
@@ -237,6 +242,8 @@ struct Inner {
     sessions: Sessions,
     quality: TranslationQuality,
     breakers: BreakerMetrics,
+    #[cfg(feature = "client")]
+    client: client::ClientMetrics,
     log_guard: Mutex<Option<logging::LogGuard>>,
 }
 
@@ -316,6 +323,11 @@ impl Telemetry {
         config: BreakerConfig,
     ) -> Result<CircuitBreaker, MetricError> {
         CircuitBreaker::new(&self.0.breakers, upstream, config)
+    }
+
+    #[cfg(feature = "client")]
+    pub(crate) fn client_metrics(&self) -> &client::ClientMetrics {
+        &self.0.client
     }
 
     /// The HTTP middleware, recording metrics unless they are disabled.

@@ -70,7 +70,13 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-24T01:02:03.123456Z`.
-pub(crate) fn write_rfc3339(out: &mut String, t: SystemTime) {
+///
+/// ```
+/// let mut s = String::new();
+/// livetranslate_telemetry::logging::write_rfc3339(&mut s, std::time::UNIX_EPOCH);
+/// assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+/// ```
+pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -15,7 +15,7 @@ mod body;
 mod future;
 mod layer;
 pub(crate) mod metrics;
-mod route;
+pub(crate) mod route;
 mod service;
 
 pub use future::ResponseFuture;

@@ -13,7 +13,9 @@ use super::body::CountingBody;
 use super::future::{RequestState, ResponseFuture};
 use super::layer::HttpLayer;
 use super::route::{method_index, route_of, METHODS, UNMATCHED_ROUTE};
+use crate::context::{valid_traceparent, RequestContext, CURRENT, TRACEPARENT_HEADER};
 use crate::request_id::{RequestId, REQUEST_ID_HEADER};
+use tokio::task::futures::TaskLocalFuture;
 
 /// The service made by [`HttpLayer`].
 ///
@@ -36,7 +38,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<TaskLocalFuture<Option<RequestContext>, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -91,9 +93,18 @@ where
             }
         });
 
+        // Handlers (and outbound calls they make) see the request's id and trace context.
+        let context = request_id.as_ref().map(|id| RequestContext {
+            request_id: Some(id.header_value().clone()),
+            traceparent: req
+                .headers()
+                .get(TRACEPARENT_HEADER)
+                .filter(|v| valid_traceparent(v.as_bytes()))
+                .cloned(),
+        });
         let inner = {
             let _entered = span.enter();
-            self.inner.call(req)
+            CURRENT.scope(context, self.inner.call(req))
         };
         ResponseFuture::new(
             inner,

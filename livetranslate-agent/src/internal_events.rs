@@ -1,0 +1,418 @@
+//! Every metric the agent reports about itself, in one place (names as in `docs/metrics.md`).
+//!
+//! The rest of the crate records events through the methods of [`AgentMetrics`] and never
+//! names a metric itself.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use livetranslate_telemetry::metrics::{
+    Counter, Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS,
+};
+
+/// Why remote-write samples were given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The queue overflowed; the oldest samples were discarded.
+    QueueFull,
+    /// The remote answered with a non-retryable 4xx.
+    Rejected,
+}
+
+impl DropReason {
+    fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Rejected => "rejected",
+        }
+    }
+}
+
+/// The agent's own metrics, served on its `/metrics`.
+#[derive(Debug, Clone)]
+pub struct AgentMetrics {
+    registry: Registry,
+    target_up: Family<Gauge>,
+    scrape_samples: Family<Counter>,
+    scrape_errors: Family<Counter>,
+    rw_sent: Counter,
+    rw_retried: Counter,
+    rw_dropped: Family<Counter>,
+    rw_queue: Gauge,
+    rw_queue_capacity: Gauge,
+    rw_last_success: Gauge,
+    rw_duration: Histogram,
+}
+
+impl AgentMetrics {
+    /// Registers the agent metrics in a new registry whose series carry `const_labels`.
+    pub fn new(const_labels: &[(&str, &str)]) -> Result<Self, MetricError> {
+        let registry = Registry::new(const_labels);
+        registry
+            .gauge(
+                "livetranslate_agent_build_info",
+                "Always 1; the labels identify the build.",
+                &[],
+            )?
+            .with(&[])?
+            .set(1.0);
+        let target_up = registry.gauge(
+            "livetranslate_agent_target_up",
+            "1 if the latest scrape of a target succeeded.",
+            &["job", "instance"],
+        )?;
+        let scrape_samples = registry.counter(
+            "livetranslate_agent_scrape_samples_total",
+            "Samples scraped.",
+            &["job", "instance"],
+        )?;
+        let scrape_errors = registry.counter(
+            "livetranslate_agent_scrape_errors_total",
+            "Failed scrapes.",
+            &["job", "instance"],
+        )?;
+        let rw_sent = registry
+            .counter(
+                "livetranslate_agent_remote_write_samples_sent_total",
+                "Samples acknowledged by the remote.",
+                &[],
+            )?
+            .with(&[])?;
+        let rw_retried = registry
+            .counter(
+                "livetranslate_agent_remote_write_samples_retried_total",
+                "Samples in retried requests.",
+                &[],
+            )?
+            .with(&[])?;
+        let rw_dropped = registry.counter(
+            "livetranslate_agent_remote_write_samples_dropped_total",
+            "Samples given up.",
+            &["reason"],
+        )?;
+        for reason in [DropReason::QueueFull, DropReason::Rejected] {
+            rw_dropped.with(&[reason.label()])?;
+        }
+        let rw_queue = registry
+            .gauge(
+                "livetranslate_agent_remote_write_queue_samples",
+                "Samples waiting to be sent.",
+                &[],
+            )?
+            .with(&[])?;
+        let rw_queue_capacity = registry
+            .gauge(
+                "livetranslate_agent_remote_write_queue_capacity_samples",
+                "Queue bound.",
+                &[],
+            )?
+            .with(&[])?;
+        let rw_last_success = registry
+            .gauge(
+                "livetranslate_agent_remote_write_last_success_timestamp_seconds",
+                "Time of the latest acknowledged request.",
+                &[],
+            )?
+            .with(&[])?;
+        let rw_duration = registry
+            .histogram(
+                "livetranslate_agent_remote_write_request_duration_seconds",
+                "Remote-write request latency.",
+                &[],
+                LATENCY_BUCKETS,
+            )?
+            .with(&[])?;
+        Ok(AgentMetrics {
+            registry,
+            target_up,
+            scrape_samples,
+            scrape_errors,
+            rw_sent,
+            rw_retried,
+            rw_dropped,
+            rw_queue,
+            rw_queue_capacity,
+            rw_last_success,
+            rw_duration,
+        })
+    }
+
+    /// The registry, for rendering `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A scrape finished: `samples` scraped (0 on failure), `ok` whether it succeeded.
+    pub fn scrape_finished(&self, job: &str, instance: &str, ok: bool, samples: usize) {
+        if let Ok(g) = self.target_up.with(&[job, instance]) {
+            g.set(if ok { 1.0 } else { 0.0 });
+        }
+        if let Ok(c) = self.scrape_samples.with(&[job, instance]) {
+            c.inc_by(samples as u64);
+        }
+        if let Ok(c) = self.scrape_errors.with(&[job, instance]) {
+            if !ok {
+                c.inc();
+            }
+        }
+    }
+
+    /// A target went away: its per-target gauge disappears (its counters stay).
+    pub fn target_removed(&self, job: &str, instance: &str) {
+        self.target_up.remove(&[job, instance]);
+    }
+
+    /// Samples acknowledged by the remote.
+    pub fn samples_sent(&self, n: usize) {
+        self.rw_sent.inc_by(n as u64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.rw_last_success.set(now);
+    }
+
+    /// A request carrying `n` samples is retried.
+    pub fn samples_retried(&self, n: usize) {
+        self.rw_retried.inc_by(n as u64);
+    }
+
+    /// `n` samples were given up.
+    pub fn samples_dropped(&self, reason: DropReason, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(c) = self.rw_dropped.with(&[reason.label()]) {
+            c.inc_by(n as u64);
+        }
+    }
+
+    /// The queue length and bound changed.
+    pub fn queue_state(&self, len: usize, capacity: usize) {
+        self.rw_queue.set(len as f64);
+        self.rw_queue_capacity.set(capacity as f64);
+    }
+
+    /// One remote-write request took `d` (whatever its outcome).
+    pub fn request_finished(&self, d: Duration) {
+        self.rw_duration.observe(d.as_secs_f64());
+    }
+}
+
+/// Why log lines were not shipped, or were changed before shipping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineDropReason {
+    /// Longer than the configured maximum and dropped.
+    TooLong,
+    /// Longer than the configured maximum and cut (the line itself is shipped).
+    Truncated,
+    /// Not valid UTF-8; shipped with replacement characters.
+    InvalidUtf8,
+    /// Expected JSON (or Docker / CRI) but malformed; shipped as raw text.
+    Malformed,
+    /// Loki refused the batch with a non-retryable 4xx.
+    Rejected,
+    /// The agent stopped retrying (configured `max_retries` exhausted).
+    RetriesExhausted,
+}
+
+impl LineDropReason {
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            LineDropReason::TooLong => "too_long",
+            LineDropReason::Truncated => "truncated",
+            LineDropReason::InvalidUtf8 => "invalid_utf8",
+            LineDropReason::Malformed => "malformed",
+            LineDropReason::Rejected => "rejected",
+            LineDropReason::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+/// The log pipeline's own metrics.
+#[derive(Debug, Clone)]
+pub struct LogMetrics {
+    read_bytes: Family<Counter>,
+    read_lines: Family<Counter>,
+    dropped: Family<Counter>,
+    files_watched: Gauge,
+    file_lag: Family<Gauge>,
+    sent_lines: Counter,
+    sent_bytes: Counter,
+    batches_sent: Counter,
+    batches_retried: Counter,
+    batches_failed: Counter,
+    push_duration: Histogram,
+    buffered: Gauge,
+}
+
+impl LogMetrics {
+    /// Registers the log pipeline metrics in `registry`.
+    pub fn new(registry: &Registry) -> Result<Self, MetricError> {
+        let one_counter = |name: &str, help: &str| -> Result<Counter, MetricError> {
+            registry.counter(name, help, &[])?.with(&[])
+        };
+        Ok(LogMetrics {
+            read_bytes: registry.counter(
+                "livetranslate_agent_log_read_bytes_total",
+                "Bytes read from a log file.",
+                &["path"],
+            )?,
+            read_lines: registry.counter(
+                "livetranslate_agent_log_read_lines_total",
+                "Lines read from a log file.",
+                &["path"],
+            )?,
+            dropped: registry.counter(
+                "livetranslate_agent_log_dropped_lines_total",
+                "Log lines not shipped, or altered before shipping, by reason.",
+                &["reason"],
+            )?,
+            files_watched: registry
+                .gauge(
+                    "livetranslate_agent_log_files_watched",
+                    "Log files being tailed.",
+                    &[],
+                )?
+                .with(&[])?,
+            file_lag: registry.gauge(
+                "livetranslate_agent_log_file_lag_bytes",
+                "File size minus the offset Loki has acknowledged.",
+                &["path"],
+            )?,
+            sent_lines: one_counter(
+                "livetranslate_agent_loki_sent_lines_total",
+                "Log lines acknowledged by Loki.",
+            )?,
+            sent_bytes: one_counter(
+                "livetranslate_agent_loki_sent_bytes_total",
+                "Compressed push bytes acknowledged by Loki.",
+            )?,
+            batches_sent: one_counter(
+                "livetranslate_agent_loki_batches_sent_total",
+                "Batches acknowledged by Loki.",
+            )?,
+            batches_retried: one_counter(
+                "livetranslate_agent_loki_batches_retried_total",
+                "Push attempts retried (connection errors, 429, 5xx).",
+            )?,
+            batches_failed: one_counter(
+                "livetranslate_agent_loki_batches_failed_total",
+                "Batches given up (non-retryable 4xx or retries exhausted).",
+            )?,
+            push_duration: registry
+                .histogram(
+                    "livetranslate_agent_loki_push_duration_seconds",
+                    "Loki push request latency.",
+                    &[],
+                    LATENCY_BUCKETS,
+                )?
+                .with(&[])?,
+            buffered: registry
+                .gauge(
+                    "livetranslate_agent_loki_buffered_bytes",
+                    "Bytes read from files but not yet acknowledged by Loki.",
+                    &[],
+                )?
+                .with(&[])?,
+        })
+    }
+
+    /// Bytes and lines read from `path`.
+    pub fn read(&self, path: &str, bytes: u64, lines: u64) {
+        if let Ok(c) = self.read_bytes.with(&[path]) {
+            c.inc_by(bytes);
+        }
+        if let Ok(c) = self.read_lines.with(&[path]) {
+            c.inc_by(lines);
+        }
+    }
+
+    /// Lines dropped or altered.
+    pub fn dropped(&self, reason: LineDropReason, n: u64) {
+        if let Ok(c) = self.dropped.with(&[reason.label()]) {
+            c.inc_by(n);
+        }
+    }
+
+    /// Files tailed now.
+    pub fn files_watched(&self, n: usize) {
+        self.files_watched.set(n as f64);
+    }
+
+    /// A file's unacknowledged bytes.
+    pub fn file_lag(&self, path: &str, lag: u64) {
+        if let Ok(g) = self.file_lag.with(&[path]) {
+            g.set(lag as f64);
+        }
+    }
+
+    /// A file is no longer tailed.
+    pub fn file_forgotten(&self, path: &str) {
+        self.file_lag.remove(&[path]);
+    }
+
+    /// A batch was acknowledged.
+    pub fn batch_sent(&self, lines: usize, bytes: usize) {
+        self.batches_sent.inc();
+        self.sent_lines.inc_by(lines as u64);
+        self.sent_bytes.inc_by(bytes as u64);
+    }
+
+    /// A push attempt will be retried.
+    pub fn batch_retried(&self) {
+        self.batches_retried.inc();
+    }
+
+    /// A batch was given up.
+    pub fn batch_failed(&self, reason: LineDropReason, lines: usize) {
+        self.batches_failed.inc();
+        self.dropped(reason, lines as u64);
+    }
+
+    /// One push request's latency.
+    pub fn push_finished(&self, d: Duration) {
+        self.push_duration.observe(d.as_secs_f64());
+    }
+
+    /// Bytes held between reading and acknowledgement.
+    pub fn buffered(&self, bytes: usize) {
+        self.buffered.set(bytes as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_name_is_rendered() {
+        let m = match AgentMetrics::new(&[("service", "livetranslate-agent")]) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        };
+        m.scrape_finished("j", "i:1", true, 3);
+        m.samples_dropped(DropReason::Rejected, 4);
+        let out = m.registry().render();
+        for name in [
+            "livetranslate_agent_build_info",
+            "livetranslate_agent_target_up",
+            "livetranslate_agent_scrape_samples_total",
+            "livetranslate_agent_scrape_errors_total",
+            "livetranslate_agent_remote_write_samples_sent_total",
+            "livetranslate_agent_remote_write_samples_retried_total",
+            "livetranslate_agent_remote_write_samples_dropped_total",
+            "livetranslate_agent_remote_write_queue_samples",
+            "livetranslate_agent_remote_write_queue_capacity_samples",
+            "livetranslate_agent_remote_write_last_success_timestamp_seconds",
+            "livetranslate_agent_remote_write_request_duration_seconds",
+        ] {
+            assert!(out.contains(&format!("# TYPE {name} ")), "{name} missing");
+        }
+        assert!(out.contains(
+            "livetranslate_agent_remote_write_samples_dropped_total{service=\"livetranslate-agent\",reason=\"rejected\"} 4"
+        ), "{out}");
+        assert!(out.contains(
+            "livetranslate_agent_scrape_samples_total{service=\"livetranslate-agent\",job=\"j\",instance=\"i:1\"} 3"
+        ), "{out}");
+    }
+}

@@ -1,0 +1,192 @@
+//! `livetranslate-agent`: a sidecar that scrapes Prometheus metrics endpoints and pushes the
+//! samples to Prometheus with remote write (and, in a later version, tails log files to Loki).
+//!
+//! The binary is a thin wrapper: flags → [`config::Config`] → [`run`].
+//!
+//! - [`config`]: command-line flags, YAML file, validation.
+//! - [`server`]: `/metrics`, `/ready` and the status page.
+//! - [`internal_events`]: every metric the agent reports about itself.
+//! - [`metrics`]: scraping, the exposition parser, the queue and remote write.
+
+pub mod config;
+pub mod internal_events;
+pub mod logs;
+pub mod loki;
+pub mod metrics;
+pub mod server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use config::{Config, ConfigError};
+use internal_events::AgentMetrics;
+use metrics::discovery::TargetManager;
+use metrics::queue::MemoryQueue;
+use metrics::remote_write::RemoteWriter;
+use metrics::scrape::ScrapeContext;
+use metrics::{DiscardSink, JsonLinesSink, SampleSink};
+
+/// The `User-Agent` of scrapes and remote-write requests.
+pub const USER_AGENT: &str = concat!("livetranslate-agent/", env!("CARGO_PKG_VERSION"));
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The agent's own metrics could not be registered.
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] livetranslate_telemetry::metrics::MetricError),
+    /// The log pipeline could not start.
+    #[error(transparent)]
+    Logs(#[from] logs::pipeline::PipelineError),
+    /// The HTTP server could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the agent until `shutdown` completes, then stops scraping, flushes the remote-write
+/// queue (for at most the configured shutdown timeout) and stops the HTTP server.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut const_labels: Vec<(&str, &str)> = vec![("service", "livetranslate-agent")];
+    for name in ["environment", "version", "cluster"] {
+        let value = match (name, config.labels.get(name)) {
+            ("version", _) => version,
+            (_, Some(v)) => v.as_str(),
+            (_, None) => continue,
+        };
+        const_labels.push((name, value));
+    }
+    let agent_metrics = AgentMetrics::new(&const_labels)?;
+    let status = Arc::new(Mutex::new(Default::default()));
+    let ready = Arc::new(AtomicBool::new(false));
+    // Bind first: nothing is started if the address is taken.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AgentError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (give_up_tx, give_up_rx) = watch::channel(false);
+
+    let mut writer_task = None;
+    let (sink, destination): (Arc<dyn SampleSink>, String) = match &config.remote_write {
+        Some(rw) => {
+            let queue = Arc::new(MemoryQueue::new(rw.queue.capacity));
+            let writer = RemoteWriter::new(rw.clone(), queue, agent_metrics.clone(), USER_AGENT)?;
+            let sink = writer.sink();
+            writer_task = Some(tokio::spawn(writer.run(shutdown_rx.clone(), give_up_rx)));
+            (Arc::new(sink), format!("remote write to {}", rw.url))
+        }
+        None if config.dry_run => (
+            Arc::new(JsonLinesSink::stdout()),
+            "dry run: printed as JSON lines on stdout".to_owned(),
+        ),
+        None => {
+            tracing::warn!("no remote-write URL: metrics are scraped but nothing is pushed");
+            (
+                Arc::new(DiscardSink),
+                "not pushed (no remote-write URL)".to_owned(),
+            )
+        }
+    };
+    let logs_pipeline = if config.logs.enabled(config.dry_run) {
+        let lc = &config.logs;
+        let pipeline = logs::pipeline::LogsPipeline::start(
+            logs::pipeline::LogsConfig {
+                inputs: lc.inputs.clone(),
+                reader: lc.reader.clone(),
+                loki: lc.loki.clone(),
+                dry_run: config.dry_run,
+                positions_file: lc.positions_file.clone(),
+                max_buffer_bytes: lc.max_buffer_bytes,
+                sync_period: lc.sync_period,
+                shutdown_timeout: config.shutdown_timeout,
+            },
+            internal_events::LogMetrics::new(agent_metrics.registry())?,
+            shutdown_rx.clone(),
+        )?;
+        Some(pipeline)
+    } else {
+        if !config.logs.inputs.is_empty() {
+            tracing::warn!("no Loki URL: log files are not read (set --loki-url, or --dry-run)");
+        }
+        None
+    };
+
+    let local = listener.local_addr().unwrap_or(config.listen);
+    let app = server::router(server::ServerState {
+        metrics: agent_metrics.clone(),
+        status: Arc::clone(&status),
+        ready: Arc::clone(&ready),
+        destination,
+        logs: logs_pipeline.as_ref().map(|p| p.tracker.clone()),
+    });
+    let mut server_shutdown = shutdown_rx.clone();
+    let server_task = tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    let ctx = ScrapeContext {
+        sink,
+        metrics: agent_metrics.clone(),
+        status,
+    };
+    let mut manager = TargetManager::new(&config, ctx, USER_AGENT)?;
+    manager.reconcile().await;
+    tracing::info!(listen = %local, targets = manager.target_count(), "agent started");
+    let manager_task = tokio::spawn(manager.run(shutdown_rx.clone()));
+    ready.store(true, Ordering::Release);
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    ready.store(false, Ordering::Release);
+    let _ = shutdown_tx.send(true);
+    let _ = manager_task.await;
+    if let Some(p) = logs_pipeline {
+        // Bounded inside by the shutdown timeout.
+        p.join().await;
+    }
+    if let Some(task) = writer_task {
+        let limit = config.shutdown_timeout;
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            let _ = give_up_tx.send(true);
+        });
+        if tokio::time::timeout(limit + Duration::from_secs(2), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("remote-write flush did not finish in time");
+        }
+        timer.abort();
+    }
+    if tokio::time::timeout(Duration::from_secs(5), server_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP server did not stop in time");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

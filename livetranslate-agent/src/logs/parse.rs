@@ -1,0 +1,468 @@
+//! Line formats: the library's JSON lines, Docker json-file, CRI, and raw text. Parsing never
+//! fails a line: what cannot be parsed is shipped as raw text and counted as malformed.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// The format of an input's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per line (timestamp and level taken from it).
+    #[default]
+    Json,
+    /// Docker's json-file driver: `{"log": "...\n", "stream": "stdout", "time": "..."}`.
+    Docker,
+    /// The CRI log format: `<time> <stream> <P|F> <content>`.
+    Cri,
+    /// Plain text.
+    Raw,
+}
+
+/// A parsed line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// Timestamp carried by the line, in ns since the Unix epoch.
+    pub timestamp_ns: Option<i64>,
+    /// The text to ship.
+    pub line: String,
+    /// Extra labels from the line (promoted fields, `stream`).
+    pub labels: Vec<(&'static str, String)>,
+    /// Docker / CRI: this is a fragment of a longer line that continues in the next one.
+    pub partial: bool,
+    /// The line did not have the expected structure (shipped raw).
+    pub malformed: bool,
+}
+
+impl Parsed {
+    fn raw(line: String, malformed: bool) -> Self {
+        Parsed {
+            timestamp_ns: None,
+            line,
+            labels: Vec::new(),
+            partial: false,
+            malformed,
+        }
+    }
+}
+
+/// Parses RFC 3339 (`2026-11-24T01:02:03.123456789Z`, `+01:00` offsets) to ns since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        part.iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let digits = (i - start).min(9);
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10i64.pow(9 - digits as u32);
+    }
+    let offset = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    // days_from_civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Epoch numbers: seconds, milliseconds, microseconds or nanoseconds, by magnitude.
+fn epoch_number(v: f64) -> Option<i64> {
+    if !v.is_finite() || v <= 0.0 {
+        return None;
+    }
+    let ns = if v > 1e17 {
+        v
+    } else if v > 1e14 {
+        v * 1e3
+    } else if v > 1e11 {
+        v * 1e6
+    } else {
+        v * 1e9
+    };
+    (ns < 9.2e18).then_some(ns as i64)
+}
+
+/// The fields the JSON parser looks for.
+struct Wanted<'p> {
+    promote: &'p [String],
+}
+
+#[derive(Default)]
+struct Found<'a> {
+    timestamp: Option<i64>,
+    promoted: Vec<(usize, Cow<'a, str>)>,
+}
+
+/// A JSON value read as text: strings as they are, numbers and booleans as written.
+struct TextValue<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for TextValue<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Owned(v))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(TextValue(Some(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                }))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(TextValue(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TextValue(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TextValue(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de, 'p> DeserializeSeed<'de> for Wanted<'p> {
+    type Value = Found<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V<'p>(&'p [String]);
+        impl<'de, 'p> Visitor<'de> for V<'p> {
+            type Value = Found<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut found = Found::default();
+                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+                    let is_ts = matches!(&*key, "timestamp" | "time" | "ts" | "@timestamp");
+                    let promoted = self.0.iter().position(|p| *p == *key);
+                    if !is_ts && promoted.is_none() {
+                        m.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    let TextValue(value) = m.next_value()?;
+                    let Some(value) = value else { continue };
+                    if is_ts && found.timestamp.is_none() {
+                        found.timestamp = parse_rfc3339(&value)
+                            .or_else(|| value.parse::<f64>().ok().and_then(epoch_number));
+                    }
+                    if let Some(i) = promoted {
+                        found.promoted.push((i, value));
+                    }
+                }
+                Ok(found)
+            }
+        }
+        d.deserialize_map(V(self.promote))
+    }
+}
+
+/// The longest value a promoted label may have (longer values are cut).
+pub const MAX_LABEL_VALUE: usize = 128;
+
+fn label_value(v: &str, lowercase: bool) -> String {
+    let mut cut = v.len().min(MAX_LABEL_VALUE);
+    while !v.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if lowercase {
+        v[..cut].to_lowercase()
+    } else {
+        v[..cut].to_owned()
+    }
+}
+
+/// Parses lines of one format.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    format: Format,
+    /// JSON fields promoted to labels (a fixed, configured set).
+    promote: Vec<String>,
+    /// The same names as `'static` label names.
+    promote_names: Vec<&'static str>,
+}
+
+impl Parser {
+    /// A parser for `format` promoting the JSON fields `promote` (e.g. `level`) to labels.
+    pub fn new(format: Format, promote: &[String]) -> Self {
+        Parser {
+            format,
+            promote: promote.to_vec(),
+            // Label names live for the agent's lifetime; leaking the few configured names
+            // once lets every parsed line borrow them.
+            promote_names: promote
+                .iter()
+                .map(|p| &*Box::leak(p.clone().into_boxed_str()))
+                .collect(),
+        }
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses one line (without its newline).
+    pub fn parse(&self, line: String) -> Parsed {
+        match self.format {
+            Format::Raw => Parsed::raw(line, false),
+            Format::Json => self.parse_json(line),
+            Format::Docker => parse_docker(line),
+            Format::Cri => parse_cri(line),
+        }
+    }
+
+    fn parse_json(&self, line: String) -> Parsed {
+        let mut de = serde_json::Deserializer::from_str(&line);
+        let found = Wanted {
+            promote: &self.promote,
+        }
+        .deserialize(&mut de)
+        .and_then(|f| de.end().map(|()| f));
+        match found {
+            Ok(found) => {
+                let labels = found
+                    .promoted
+                    .iter()
+                    .map(|(i, v)| {
+                        (
+                            self.promote_names[*i],
+                            label_value(v, self.promote[*i] == "level"),
+                        )
+                    })
+                    .collect();
+                Parsed {
+                    timestamp_ns: found.timestamp,
+                    labels,
+                    line,
+                    partial: false,
+                    malformed: false,
+                }
+            }
+            Err(_) => Parsed::raw(line, true),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DockerLine<'a> {
+    #[serde(borrow)]
+    log: Cow<'a, str>,
+    #[serde(borrow, default)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    time: Option<Cow<'a, str>>,
+}
+
+fn parse_docker(line: String) -> Parsed {
+    match serde_json::from_str::<DockerLine>(&line) {
+        Ok(d) => {
+            let partial = !d.log.ends_with('\n');
+            let text = d.log.strip_suffix('\n').unwrap_or(&d.log);
+            let text = text.strip_suffix('\r').unwrap_or(text).to_owned();
+            Parsed {
+                timestamp_ns: d.time.as_deref().and_then(parse_rfc3339),
+                labels: d
+                    .stream
+                    .map(|s| vec![("stream", label_value(&s, false))])
+                    .unwrap_or_default(),
+                line: text,
+                partial,
+                malformed: false,
+            }
+        }
+        Err(_) => Parsed::raw(line, true),
+    }
+}
+
+fn parse_cri(line: String) -> Parsed {
+    let mut parts = line.splitn(4, ' ');
+    let (Some(ts), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
+        return Parsed::raw(line, true);
+    };
+    let Some(timestamp_ns) = parse_rfc3339(ts) else {
+        return Parsed::raw(line, true);
+    };
+    if !matches!(stream, "stdout" | "stderr") {
+        return Parsed::raw(line, true);
+    }
+    let partial = tag.split(':').next() == Some("P");
+    let content = parts.next().unwrap_or("").to_owned();
+    Parsed {
+        timestamp_ns: Some(timestamp_ns),
+        labels: vec![("stream", stream.to_owned())],
+        line: content,
+        partial,
+        malformed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_forms() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.123456789Z"),
+            Some(1_700_000_000_123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.5+01:00"),
+            Some(1_700_000_000_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00Z"),
+            Some(951_782_400_000_000_000)
+        );
+        for bad in [
+            "",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14 22:13:20",
+            "2023-11-14T22:13:20.Z",
+            "garbage-in-here-long",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_takes_timestamp_level_and_only_promoted_fields() {
+        let p = Parser::new(Format::Json, &["level".to_owned(), "service".to_owned()]);
+        let line = r#"{"timestamp":"2023-11-14T22:13:20Z","level":"ERROR","service":"audio","message":"x","request_id":"abc","fields":{"a":1}}"#;
+        let parsed = p.parse(line.to_owned());
+        assert_eq!(parsed.timestamp_ns, Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            parsed.labels,
+            vec![
+                ("level", "error".to_owned()),
+                ("service", "audio".to_owned())
+            ]
+        );
+        assert_eq!(parsed.line, line);
+        assert!(!parsed.malformed);
+        let epoch = p.parse(r#"{"ts":1700000000.5}"#.to_owned());
+        assert_eq!(epoch.timestamp_ns, Some(1_700_000_000_500_000_000));
+    }
+
+    #[test]
+    fn malformed_json_is_shipped_raw() {
+        let p = Parser::new(Format::Json, &["level".to_owned()]);
+        for bad in [
+            "{not json",
+            "[1,2]",
+            "{\"a\":1} trailing",
+            "\u{0}\u{1}binary",
+        ] {
+            let parsed = p.parse(bad.to_owned());
+            assert!(parsed.malformed, "{bad}");
+            assert_eq!(parsed.line, bad);
+            assert_eq!(parsed.timestamp_ns, None);
+        }
+    }
+
+    #[test]
+    fn docker_unwraps_log_stream_time() {
+        let p = Parser::new(Format::Docker, &[]);
+        let d = p.parse(
+            r#"{"log":"hello\n","stream":"stderr","time":"2023-11-14T22:13:20.000000001Z"}"#
+                .to_owned(),
+        );
+        assert_eq!(d.line, "hello");
+        assert_eq!(d.labels, vec![("stream", "stderr".to_owned())]);
+        assert_eq!(d.timestamp_ns, Some(1_700_000_000_000_000_001));
+        assert!(!d.partial);
+        let part = p.parse(
+            r#"{"log":"first half","stream":"stdout","time":"2023-11-14T22:13:20Z"}"#.to_owned(),
+        );
+        assert!(part.partial);
+    }
+
+    #[test]
+    fn cri_lines() {
+        let p = Parser::new(Format::Cri, &[]);
+        let full = p.parse("2023-11-14T22:13:20Z stdout F hello world".to_owned());
+        assert_eq!(full.line, "hello world");
+        assert!(!full.partial);
+        let part = p.parse("2023-11-14T22:13:20Z stderr P hel".to_owned());
+        assert!(part.partial);
+        assert!(p.parse("nonsense".to_owned()).malformed);
+    }
+}

@@ -1,0 +1,151 @@
+//! The agent's HTTP server: `/metrics` (its own metrics), `/ready` and `/` (a plain-text status
+//! page listing the scrape targets).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::internal_events::AgentMetrics;
+use crate::metrics::scrape::StatusBoard;
+
+/// Content type of `/metrics`.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct ServerState {
+    /// Agent metrics.
+    pub metrics: AgentMetrics,
+    /// Scrape target status.
+    pub status: StatusBoard,
+    /// Set once the configuration is loaded and the pipelines started.
+    pub ready: Arc<AtomicBool>,
+    /// One line describing where samples go.
+    pub destination: String,
+    /// Progress of the tailed log files, when logs are shipped.
+    pub logs: Option<Arc<crate::logs::tracker::Tracker>>,
+}
+
+/// The router.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/metrics", get(metrics))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        s.metrics.registry().render(),
+    )
+}
+
+async fn ready(State(s): State<ServerState>) -> impl IntoResponse {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// The text of the status page.
+pub fn render_status(state: &ServerState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "livetranslate-agent {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "metrics: {}", state.destination);
+    let _ = writeln!(out);
+    let board = state.status.lock().map(|b| b.clone()).unwrap_or_default();
+    let _ = writeln!(out, "targets: {}", board.len());
+    for t in board.values() {
+        let up = match t.up {
+            Some(true) => "up",
+            Some(false) => "DOWN",
+            None => "pending",
+        };
+        let last = t
+            .last_scrape_ms
+            .map_or_else(|| "never".to_owned(), format_ms);
+        let took = t
+            .last_duration
+            .map_or_else(String::new, |d| format!(" in {:.3}s", d.as_secs_f64()));
+        let _ = writeln!(
+            out,
+            "  [{up}] job={} instance={} url={}\n        last scrape {last}{took}, {} samples{}",
+            t.job,
+            t.instance,
+            t.url,
+            t.samples,
+            t.last_error
+                .as_ref()
+                .map_or_else(String::new, |e| format!(", error: {e}"))
+        );
+    }
+    if let Some(tracker) = &state.logs {
+        let files = tracker.files();
+        let _ = writeln!(out);
+        let _ = writeln!(out, "log files: {}", files.len());
+        for f in files {
+            let _ = writeln!(
+                out,
+                "  {}{}\n        size {} B, read {} B, acknowledged {} B, lag {} B",
+                f.path,
+                if f.closed { " (rotated, draining)" } else { "" },
+                f.size,
+                f.read,
+                f.acked,
+                f.lag()
+            );
+        }
+    }
+    out
+}
+
+async fn status_page(State(s): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        render_status(&s),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

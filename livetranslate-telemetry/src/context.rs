@@ -1,0 +1,110 @@
+//! The context of the request being handled (its `x-request-id` and W3C `traceparent`),
+//! available to any code running inside the handler, so outbound calls can carry it on.
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::request_id::REQUEST_ID_HEADER;
+
+/// The W3C trace context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// Identifiers of the request being handled.
+///
+/// ```
+/// use livetranslate_telemetry::context::RequestContext;
+/// assert!(RequestContext::current().is_none()); // outside a request
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The request id.
+    pub request_id: Option<HeaderValue>,
+    /// The incoming `traceparent`, when it was well-formed.
+    pub traceparent: Option<HeaderValue>,
+}
+
+tokio::task_local! {
+    pub(crate) static CURRENT: Option<RequestContext>;
+}
+
+/// Whether `v` is a W3C traceparent: `00-<32 hex>-<16 hex>-<2 hex>`, ids not all zero.
+pub fn valid_traceparent(v: &[u8]) -> bool {
+    let hex = |s: &[u8]| {
+        s.iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    v.len() == 55
+        && v[2] == b'-'
+        && v[35] == b'-'
+        && v[52] == b'-'
+        && hex(&v[0..2])
+        && &v[0..2] != b"ff"
+        && hex(&v[3..35])
+        && v[3..35].iter().any(|b| *b != b'0')
+        && hex(&v[36..52])
+        && v[36..52].iter().any(|b| *b != b'0')
+        && hex(&v[53..55])
+}
+
+impl RequestContext {
+    /// The context of the request being handled by this task, if any.
+    pub fn current() -> Option<RequestContext> {
+        CURRENT.try_with(|c| c.clone()).ok().flatten()
+    }
+
+    /// Adds the request id and traceparent to `headers` unless they are set already.
+    pub fn inject(&self, headers: &mut HeaderMap) {
+        if let Some(id) = &self.request_id {
+            headers
+                .entry(REQUEST_ID_HEADER)
+                .or_insert_with(|| id.clone());
+        }
+        if let Some(tp) = &self.traceparent {
+            headers
+                .entry(TRACEPARENT_HEADER)
+                .or_insert_with(|| tp.clone());
+        }
+    }
+
+    /// Runs `fut` with this context as the current one.
+    pub async fn scope<F: std::future::Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(Some(self), fut).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_validation() {
+        assert!(valid_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+        ));
+        assert!(!valid_traceparent(
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
+        ));
+    }
+
+    #[tokio::test]
+    async fn scope_sets_and_inject_does_not_overwrite() {
+        let ctx = RequestContext {
+            request_id: Some(HeaderValue::from_static("abc")),
+            traceparent: None,
+        };
+        let seen = ctx.clone().scope(async { RequestContext::current() }).await;
+        assert_eq!(seen, Some(ctx.clone()));
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID_HEADER, HeaderValue::from_static("mine"));
+        ctx.inject(&mut h);
+        assert_eq!(h[REQUEST_ID_HEADER], "mine");
+    }
+}
