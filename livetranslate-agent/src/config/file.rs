@@ -221,7 +221,7 @@ pub struct LogsFile {
     pub max_buffer_bytes: Option<usize>,
     /// Pause when no file has new data (100ms).
     pub poll_interval: Option<HumanDuration>,
-    /// How often globs are re-evaluated (1s).
+    /// How often globs are re-evaluated (100ms).
     pub discover_interval: Option<HumanDuration>,
     /// How often positions are saved (1s).
     pub sync_period: Option<HumanDuration>,

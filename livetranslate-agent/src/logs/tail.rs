@@ -52,7 +52,7 @@ impl Default for ReaderConfig {
             max_line_bytes: 256 * 1024,
             long_lines: LongLines::Truncate,
             poll_interval: Duration::from_millis(100),
-            discover_interval: Duration::from_secs(1),
+            discover_interval: Duration::from_millis(100),
             rotate_wait: Duration::from_secs(5),
             common_labels: Vec::new(),
         }
@@ -444,7 +444,9 @@ impl<S: EntrySink> Reader<S> {
         let meta = self.files[i].file.metadata()?;
         let size = meta.len();
         self.files[i].size = size;
-        if size < self.files[i].offset {
+        let t = &mut self.files[i];
+        // Shrunk, or rewritten from the start past our offset (copytruncate, then writes)?
+        if size < t.offset || (size > t.offset && !t.fp.head_matches(&mut t.file).unwrap_or(true)) {
             self.truncated(i);
             return Ok(1);
         }
