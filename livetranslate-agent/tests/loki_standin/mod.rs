@@ -256,6 +256,11 @@ impl LokiStandIn {
         self.shared.0.lock().expect("lock").entries.clone()
     }
 
+    /// Entries received so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.shared.0.lock().expect("lock").entries.len()
+    }
+
     pub fn requests(&self) -> Vec<u16> {
         self.shared.0.lock().expect("lock").requests.clone()
     }
