@@ -13,9 +13,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use livetranslate_telemetry::client::UpstreamError;
+use livetranslate_telemetry::context::RequestContext;
 use livetranslate_telemetry::health::HealthCheck;
-use livetranslate_telemetry::metrics::{BreakerConfig, CircuitBreaker, WebSocketGuard};
-use livetranslate_telemetry::{RequestId, Telemetry, REQUEST_ID_HEADER};
+use livetranslate_telemetry::metrics::{BreakerConfig, WebSocketGuard};
+use livetranslate_telemetry::{RequestId, Telemetry};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,7 +26,7 @@ use serde_json::{json, Value};
 struct Upstream {
     name: &'static str,
     base: String,
-    breaker: CircuitBreaker,
+    client: livetranslate_telemetry::client::Upstream,
 }
 
 #[derive(Clone)]
@@ -68,56 +70,38 @@ impl IntoResponse for GatewayError {
     }
 }
 
-/// Calls `path` on an upstream through its breaker. 5xx, timeouts and connection errors count
-/// as failures; 4xx answers are the caller's fault and count as successes of the upstream.
+/// Calls `path` on an upstream through its instrumented client: the breaker counts 5xx,
+/// timeouts and connection errors as failures; 4xx answers are the caller's fault. The
+/// incoming request's id and trace context travel along automatically.
 async fn call<T: DeserializeOwned>(
     client: &reqwest::Client,
     up: &Upstream,
     path: &str,
     body: &impl Serialize,
-    request_id: &RequestId,
 ) -> Result<T, GatewayError> {
-    let permit = up
-        .breaker
-        .try_acquire()
-        .map_err(|_| GatewayError::Open(up.name))?;
-    let sent = client
-        .post(format!("{}{}", up.base, path))
-        .header(REQUEST_ID_HEADER, request_id.as_str())
-        .json(body)
-        .send()
-        .await;
-    let res = match sent {
-        Ok(res) => res,
-        Err(e) => {
-            permit.failure();
-            return Err(GatewayError::Unavailable(up.name, e.to_string()));
-        }
-    };
+    let res = up
+        .client
+        .send(client.post(format!("{}{}", up.base, path)).json(body))
+        .await
+        .map_err(|e| match e {
+            UpstreamError::Open(_) => GatewayError::Open(up.name),
+            other => GatewayError::Unavailable(up.name, other.to_string()),
+        })?;
     let status = res.status();
     if status.is_server_error() {
-        permit.failure();
         return Err(GatewayError::Unavailable(
             up.name,
             format!("status {status}"),
         ));
     }
     if !status.is_success() {
-        permit.success();
         let text = res.text().await.unwrap_or_default();
         let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         return Err(GatewayError::Rejected(up.name, code, text));
     }
-    match res.json::<T>().await {
-        Ok(v) => {
-            permit.success();
-            Ok(v)
-        }
-        Err(e) => {
-            permit.failure();
-            Err(GatewayError::Unavailable(up.name, format!("bad body: {e}")))
-        }
-    }
+    res.json::<T>()
+        .await
+        .map_err(|e| GatewayError::Unavailable(up.name, format!("bad body: {e}")))
 }
 
 #[derive(Deserialize, Serialize)]
@@ -143,17 +127,12 @@ struct Translation {
     quality: f64,
 }
 
-async fn run_pipeline(
-    state: &AppState,
-    req: &PipelineRequest,
-    id: &RequestId,
-) -> Result<Value, GatewayError> {
+async fn run_pipeline(state: &AppState, req: &PipelineRequest) -> Result<Value, GatewayError> {
     let transcript: Transcript = call(
         &state.client,
         &state.audio,
         "/api/audio/transcribe",
         &json!({ "speech": req.speech, "language": "en" }),
-        id,
     )
     .await?;
     let translation: Translation = call(
@@ -161,7 +140,6 @@ async fn run_pipeline(
         &state.translation,
         "/api/translate",
         &json!({ "text": transcript.transcript, "source": "en", "target": req.target }),
-        id,
     )
     .await?;
     Ok(json!({
@@ -174,14 +152,14 @@ async fn run_pipeline(
 
 async fn pipeline(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
     Json(req): Json<PipelineRequest>,
 ) -> Result<Json<Value>, GatewayError> {
-    run_pipeline(&state, &req, &id).await.map(Json)
+    run_pipeline(&state, &req).await.map(Json)
 }
 
 async fn upstreams(State(state): State<AppState>) -> Json<Value> {
-    let describe = |u: &Upstream| json!({ "url": u.base, "breaker": u.breaker.state().as_str() });
+    let describe =
+        |u: &Upstream| json!({ "url": u.base, "breaker": u.client.breaker().state().as_str() });
     Json(json!({
         "audio": describe(&state.audio),
         "translation": describe(&state.translation),
@@ -196,7 +174,14 @@ async fn websocket(
     Extension(id): Extension<RequestId>,
 ) -> Response {
     match state.telemetry.websockets().try_open() {
-        Ok(guard) => ws.on_upgrade(move |socket| session(socket, guard, state, id)),
+        // The session outlives the upgrade request: carry its id into the session's calls.
+        Ok(guard) => ws.on_upgrade(move |socket| {
+            RequestContext {
+                request_id: Some(id.header_value().clone()),
+                traceparent: None,
+            }
+            .scope(session(socket, guard, state))
+        }),
         Err(e) => {
             state
                 .telemetry
@@ -208,14 +193,14 @@ async fn websocket(
 }
 
 /// One WebSocket connection = one session: each text message is a pipeline request.
-async fn session(mut socket: WebSocket, _guard: WebSocketGuard, state: AppState, id: RequestId) {
+async fn session(mut socket: WebSocket, _guard: WebSocketGuard, state: AppState) {
     let session = state.telemetry.sessions().start();
     let mut failed = false;
     tracing::info!("session started");
     while let Some(Ok(msg)) = socket.recv().await {
         let reply = match msg {
             Message::Text(text) => match serde_json::from_str::<PipelineRequest>(&text) {
-                Ok(req) => match run_pipeline(&state, &req, &id).await {
+                Ok(req) => match run_pipeline(&state, &req).await {
                     Ok(v) => v,
                     Err(e) => {
                         failed = true;
@@ -291,12 +276,12 @@ async fn main() -> anyhow::Result<()> {
         audio: Upstream {
             name: "audio",
             base: audio_url,
-            breaker: telemetry.circuit_breaker("audio", breaker.clone())?,
+            client: telemetry.upstream("audio", breaker.clone())?,
         },
         translation: Upstream {
             name: "translation",
             base: translation_url,
-            breaker: telemetry.circuit_breaker("translation", breaker)?,
+            client: telemetry.upstream("translation", breaker)?,
         },
         client,
         telemetry: telemetry.clone(),

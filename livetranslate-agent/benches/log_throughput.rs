@@ -30,7 +30,10 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
 }
 
 fn main() {
-    let lines: u64 = std::env::var("LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let lines: u64 = std::env::var("LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = std::env::temp_dir().join(format!("lt-throughput-{}", std::process::id()));
     fs::create_dir_all(dir.join("logs")).expect("dir");
     let path = dir.join("logs/app.log");
@@ -70,7 +73,12 @@ fn main() {
     };
     let start = Instant::now();
     let mut child = cmd
-        .args(["--config", config.to_str().expect("utf-8"), "--listen", "127.0.0.1:0"])
+        .args([
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -93,9 +101,25 @@ fn main() {
     let _ = child.wait();
     let got = loki.count() as u64;
     let (cpu, rss) = last;
-    println!("log_throughput: {got}/{lines} lines of 200 B ({:.1} MB) in {elapsed:.2} s{}", bytes as f64 / 1e6, if pinned { ", agent pinned to one core" } else { "" });
-    println!("  {:.0} lines/s, {:.1} MB/s", got as f64 / elapsed, bytes as f64 / 1e6 / elapsed);
-    println!("  agent CPU {cpu:.2} s = {:.1} CPU s per GB, peak RSS {:.1} MiB", cpu / (bytes as f64 / 1e9), rss as f64 / 1048576.0);
+    println!(
+        "log_throughput: {got}/{lines} lines of 200 B ({:.1} MB) in {elapsed:.2} s{}",
+        bytes as f64 / 1e6,
+        if pinned {
+            ", agent pinned to one core"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  {:.0} lines/s, {:.1} MB/s",
+        got as f64 / elapsed,
+        bytes as f64 / 1e6 / elapsed
+    );
+    println!(
+        "  agent CPU {cpu:.2} s = {:.1} CPU s per GB, peak RSS {:.1} MiB",
+        cpu / (bytes as f64 / 1e9),
+        rss as f64 / 1048576.0
+    );
     let _ = fs::remove_dir_all(&dir);
     assert_eq!(got, lines, "not every line arrived");
 }

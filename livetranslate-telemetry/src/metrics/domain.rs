@@ -164,6 +164,13 @@ pub struct BreakerConfig {
     pub half_open_max_calls: u32,
     /// Successful probes needed to close again.
     pub success_threshold: u32,
+    /// Also open when, over the last `window` calls (and at least `min_calls`), this share
+    /// of them failed (e.g. `Some(0.5)`); `None`: only consecutive failures trip.
+    pub failure_rate: Option<f64>,
+    /// Calls the failure rate is computed over (at most 64).
+    pub window: u32,
+    /// Calls needed in the window before the rate can trip.
+    pub min_calls: u32,
 }
 
 impl Default for BreakerConfig {
@@ -173,15 +180,28 @@ impl Default for BreakerConfig {
             open_for: Duration::from_secs(30),
             half_open_max_calls: 1,
             success_threshold: 1,
+            failure_rate: None,
+            window: 20,
+            min_calls: 10,
         }
     }
 }
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { in_flight: u32, successes: u32 },
+    /// `history`: one bit per recent call, newest in bit 0, 1 = failed.
+    Closed {
+        failures: u32,
+        history: u64,
+        calls: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        in_flight: u32,
+        successes: u32,
+    },
 }
 
 impl Inner {
@@ -306,7 +326,11 @@ impl CircuitBreaker {
                 success_threshold: config.success_threshold.max(1),
                 ..config
             },
-            inner: Mutex::new(Inner::Closed { failures: 0 }),
+            inner: Mutex::new(Inner::Closed {
+                failures: 0,
+                history: 0,
+                calls: 0,
+            }),
             state_gauges,
             transitions: metrics.transitions.clone(),
             rejected: metrics.rejected.with(&[upstream])?,
@@ -386,13 +410,28 @@ impl CircuitBreaker {
         let mut inner = self.lock();
         let config = &self.0.config;
         let next = match (&mut *inner, ok) {
-            (Inner::Closed { failures }, true) => {
-                *failures = 0;
-                None
-            }
-            (Inner::Closed { failures }, false) => {
-                *failures += 1;
-                (*failures >= config.failure_threshold).then(|| Inner::Open {
+            (
+                Inner::Closed {
+                    failures,
+                    history,
+                    calls,
+                },
+                ok,
+            ) => {
+                *failures = if ok { 0 } else { *failures + 1 };
+                *history = (*history << 1) | u64::from(!ok);
+                let window = config.window.clamp(1, 64);
+                *calls = (*calls + 1).min(window);
+                let mask = if window == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << window) - 1
+                };
+                let failed = (*history & mask).count_ones();
+                let rate_trips = config.failure_rate.is_some_and(|r| {
+                    *calls >= config.min_calls.max(1) && f64::from(failed) / f64::from(*calls) >= r
+                });
+                (*failures >= config.failure_threshold || rate_trips).then(|| Inner::Open {
                     until: Instant::now() + config.open_for,
                 })
             }
@@ -405,7 +444,11 @@ impl CircuitBreaker {
             ) if probe => {
                 *in_flight = in_flight.saturating_sub(1);
                 *successes += 1;
-                (*successes >= config.success_threshold).then_some(Inner::Closed { failures: 0 })
+                (*successes >= config.success_threshold).then_some(Inner::Closed {
+                    failures: 0,
+                    history: 0,
+                    calls: 0,
+                })
             }
             (Inner::HalfOpen { .. }, false) if probe => Some(Inner::Open {
                 until: Instant::now() + config.open_for,
