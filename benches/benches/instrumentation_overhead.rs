@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use http_body_util::BodyExt;
 use livetranslate_telemetry::Telemetry;
