@@ -236,7 +236,7 @@ impl TelemetryBuilder {
 struct Inner {
     config: Config,
     registry: Registry,
-    http: Option<Arc<http::metrics::HttpMetrics>>,
+    http: Option<&'static http::metrics::HttpMetrics>,
     health: Arc<Health>,
     websockets: WebSockets,
     sessions: Sessions,
@@ -332,7 +332,7 @@ impl Telemetry {
 
     /// The HTTP middleware, recording metrics unless they are disabled.
     pub fn http_layer(&self) -> http::HttpLayer {
-        http::HttpLayer::from_parts(self.0.http.clone())
+        http::HttpLayer::from_parts(self.0.http)
     }
 
     /// The latest health report.

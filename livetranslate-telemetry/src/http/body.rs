@@ -19,7 +19,7 @@ pin_project! {
         #[pin]
         inner: B,
         counter: Arc<AtomicU64>,
-        series: Option<Arc<HttpSeries>>,
+        series: Option<&'static HttpSeries>,
         done: bool,
     }
 
@@ -31,7 +31,7 @@ pin_project! {
     }
 }
 
-fn finish(series: &mut Option<Arc<HttpSeries>>, counter: &AtomicU64, done: &mut bool) {
+fn finish(series: &mut Option<&'static HttpSeries>, counter: &AtomicU64, done: &mut bool) {
     if !*done {
         *done = true;
         if let Some(s) = series.take() {
@@ -42,7 +42,11 @@ fn finish(series: &mut Option<Arc<HttpSeries>>, counter: &AtomicU64, done: &mut 
 }
 
 impl<B> CountingBody<B> {
-    pub(crate) fn new(inner: B, counter: Arc<AtomicU64>, series: Option<Arc<HttpSeries>>) -> Self {
+    pub(crate) fn new(
+        inner: B,
+        counter: Arc<AtomicU64>,
+        series: Option<&'static HttpSeries>,
+    ) -> Self {
         CountingBody {
             inner,
             counter,

@@ -64,3 +64,33 @@ where
         })
     }
 }
+
+pin_project! {
+    /// The inner service's future, run inside the request's context when it has one.
+    /// (Each variant holds the future as `fut`.)
+    #[project = MaybeScopedProj]
+    #[allow(missing_docs)]
+    pub enum MaybeScoped<F> {
+        /// With a request context (outbound calls can carry its ids).
+        Scoped {
+            #[pin]
+            fut: tokio::task::futures::TaskLocalFuture<Option<crate::context::RequestContext>, F>,
+        },
+        /// Without one (request ids turned off).
+        Plain {
+            #[pin]
+            fut: F,
+        },
+    }
+}
+
+impl<F: Future> Future for MaybeScoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            MaybeScopedProj::Scoped { fut } => fut.poll(cx),
+            MaybeScopedProj::Plain { fut } => fut.poll(cx),
+        }
+    }
+}

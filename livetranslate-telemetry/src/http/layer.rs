@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use tower_layer::Layer;
 
 use super::metrics::HttpMetrics;
@@ -21,7 +19,7 @@ use crate::metrics::{MetricError, Registry};
 /// ```
 #[derive(Clone, Debug)]
 pub struct HttpLayer {
-    pub(crate) metrics: Option<Arc<HttpMetrics>>,
+    pub(crate) metrics: Option<&'static HttpMetrics>,
     pub(crate) request_id: bool,
     pub(crate) access_log: bool,
 }
@@ -51,7 +49,7 @@ impl HttpLayer {
         })
     }
 
-    pub(crate) fn from_parts(metrics: Option<Arc<HttpMetrics>>) -> Self {
+    pub(crate) fn from_parts(metrics: Option<&'static HttpMetrics>) -> Self {
         HttpLayer {
             metrics,
             ..Self::new()

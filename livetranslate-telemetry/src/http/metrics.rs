@@ -1,16 +1,21 @@
-//! The HTTP server metric families, stored for a cheap per-request path: one read-locked
-//! lookup of the route (hashed with a fast non-cryptographic hash: route templates are not
-//! attacker-controlled) and a short scan for (method, status).
+//! The HTTP server metric families, stored for a cheap per-request path:
+//!
+//! - the route entry and the (method, status) series are found through per-thread caches
+//!   (a hash of the route template: templates are not attacker-controlled), so the common
+//!   path takes no lock;
+//! - histograms and in-flight counts are sharded per thread ([`crate::metrics::sharded`]);
+//! - route entries and series live as long as the process (HTTP series are never removed,
+//!   as in every Prometheus client), so requests hold plain references, not reference counts.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 
 use crate::metrics::encode::{self, render_labels};
-use crate::metrics::{
-    read, write, Collect, Histogram, Metric, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS,
-};
+use crate::metrics::sharded::{ShardedCounts, ShardedHistogram};
+use crate::metrics::{read, write, Collect, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS};
 
 use super::route::METHODS;
 
@@ -39,24 +44,31 @@ impl Hasher for FxHasher {
     }
 
     #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    #[inline]
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
+type Fx = BuildHasherDefault<FxHasher>;
+
 /// The three histograms of one (method, route, status) label set.
 #[derive(Debug)]
 pub(crate) struct HttpSeries {
-    pub duration: Histogram,
-    pub request_size: Histogram,
-    pub response_size: Histogram,
+    pub duration: ShardedHistogram,
+    pub request_size: ShardedHistogram,
+    pub response_size: ShardedHistogram,
     labels: String,
 }
 
-/// In-flight request counts per method (integers: one atomic add per change).
+/// In-flight requests per method, and which methods have been seen.
 #[derive(Debug, Default)]
-pub(crate) struct ActiveRequests {
-    counts: [AtomicI64; METHODS.len()],
+struct ActiveRequests {
+    counts: ShardedCounts<{ METHODS.len() }>,
     seen: [AtomicBool; METHODS.len()],
 }
 
@@ -64,52 +76,61 @@ pub(crate) struct ActiveRequests {
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     route: Box<str>,
-    active: Arc<ActiveRequests>,
-    series: RwLock<Vec<(u8, u16, Arc<HttpSeries>)>>,
+    active: &'static ActiveRequests,
+    series: RwLock<Vec<(u8, u16, &'static HttpSeries)>>,
+}
+
+thread_local! {
+    /// (metrics store, route template) → entry.
+    static ROUTES: RefCell<HashMap<usize, HashMap<Box<str>, &'static RouteEntry, Fx>, Fx>> =
+        RefCell::default();
+    /// (route entry, method, status) → series.
+    static SERIES: RefCell<HashMap<(usize, u8, u16), &'static HttpSeries, Fx>> = RefCell::default();
 }
 
 impl RouteEntry {
     /// Counts a request of this method as in flight.
     #[inline]
     pub(crate) fn start(&self, method: usize) {
-        let a = &*self.active;
+        let a = self.active;
         if !a.seen[method].load(Ordering::Relaxed) {
             a.seen[method].store(true, Ordering::Relaxed);
         }
-        a.counts[method].fetch_add(1, Ordering::Relaxed);
+        a.counts.add(method, 1);
     }
 
     /// Ends an in-flight request of this method.
     #[inline]
     pub(crate) fn end(&self, method: usize) {
-        self.active.counts[method].fetch_sub(1, Ordering::Relaxed);
+        self.active.counts.add(method, -1);
     }
 
-    /// Runs `f` on the series for this method index and status, created on first use.
+    /// The series for this method index and status, created on first use.
     #[inline]
-    pub(crate) fn with_series<R>(
-        &self,
-        method: usize,
-        status: u16,
-        f: impl FnOnce(&Arc<HttpSeries>) -> R,
-    ) -> R {
-        let m = method as u8;
-        if let Some((_, _, s)) = read(&self.series)
-            .iter()
-            .find(|(sm, ss, _)| *sm == m && *ss == status)
-        {
-            return f(s);
+    pub(crate) fn series(&'static self, method: usize, status: u16) -> &'static HttpSeries {
+        let key = (self as *const RouteEntry as usize, method as u8, status);
+        if let Some(s) = SERIES.with(|c| c.borrow().get(&key).copied()) {
+            return s;
         }
-        f(&self.series(method, status))
+        let s = self.series_slow(method, status);
+        SERIES.with(|c| c.borrow_mut().insert(key, s));
+        s
     }
 
-    /// The series for this method index and status, created if missing.
     #[cold]
-    fn series(&self, method: usize, status: u16) -> Arc<HttpSeries> {
+    fn series_slow(&self, method: usize, status: u16) -> &'static HttpSeries {
         let m = method as u8;
+        let find = |v: &[(u8, u16, &'static HttpSeries)]| {
+            v.iter()
+                .find(|(sm, ss, _)| *sm == m && *ss == status)
+                .map(|(_, _, s)| *s)
+        };
+        if let Some(s) = find(&read(&self.series)) {
+            return s;
+        }
         let mut series = write(&self.series);
-        if let Some((_, _, s)) = series.iter().find(|(sm, ss, _)| *sm == m && *ss == status) {
-            return s.clone();
+        if let Some(s) = find(&series) {
+            return s;
         }
         let code = status.to_string();
         let labels = render_labels([
@@ -117,67 +138,79 @@ impl RouteEntry {
             ("http_route", &*self.route),
             ("http_response_status_code", code.as_str()),
         ]);
-        let s = Arc::new(HttpSeries {
-            duration: Histogram::new(LATENCY_BUCKETS),
-            request_size: Histogram::new(SIZE_BUCKETS),
-            response_size: Histogram::new(SIZE_BUCKETS),
+        let s: &'static HttpSeries = Box::leak(Box::new(HttpSeries {
+            duration: ShardedHistogram::new(LATENCY_BUCKETS),
+            request_size: ShardedHistogram::new(SIZE_BUCKETS),
+            response_size: ShardedHistogram::new(SIZE_BUCKETS),
             labels,
-        });
-        series.push((m, status, s.clone()));
+        }));
+        series.push((m, status, s));
         s
     }
 }
 
-/// Selects one of the three histograms of a series.
-type PickHistogram = fn(&HttpSeries) -> &Histogram;
-
 /// All HTTP server metrics of one registry.
 #[derive(Debug)]
 pub(crate) struct HttpMetrics {
-    routes: RwLock<HashMap<Box<str>, Arc<RouteEntry>, BuildHasherDefault<FxHasher>>>,
-    active: Arc<ActiveRequests>,
+    routes: RwLock<HashMap<Box<str>, &'static RouteEntry, Fx>>,
+    active: &'static ActiveRequests,
 }
 
 impl HttpMetrics {
-    /// Creates the HTTP metrics and registers them for rendering in `registry`.
-    pub(crate) fn register(registry: &Registry) -> Result<Arc<Self>, MetricError> {
-        let metrics = Arc::new(HttpMetrics {
+    /// Creates the HTTP metrics (for the life of the process) and registers them for rendering
+    /// in `registry`.
+    pub(crate) fn register(registry: &Registry) -> Result<&'static Self, MetricError> {
+        let metrics: &'static HttpMetrics = Box::leak(Box::new(HttpMetrics {
             routes: RwLock::new(HashMap::default()),
-            active: Arc::default(),
-        });
+            active: Box::leak(Box::default()),
+        }));
         registry.register_collector(
             &[DURATION, ACTIVE, REQUEST_SIZE, RESPONSE_SIZE],
-            Renderer(metrics.clone()),
+            Renderer(metrics),
         )?;
         Ok(metrics)
     }
 
     /// The entry of a route template.
     #[inline]
-    pub(crate) fn route(&self, route: &str) -> Arc<RouteEntry> {
-        if let Some(e) = read(&self.routes).get(route) {
-            return e.clone();
+    pub(crate) fn route(&'static self, route: &str) -> &'static RouteEntry {
+        let id = self as *const HttpMetrics as usize;
+        let cached = ROUTES.with(|c| c.borrow().get(&id).and_then(|m| m.get(route)).copied());
+        if let Some(e) = cached {
+            return e;
         }
-        write(&self.routes)
-            .entry(route.into())
-            .or_insert_with(|| {
-                Arc::new(RouteEntry {
-                    route: route.into(),
-                    active: self.active.clone(),
-                    series: RwLock::new(Vec::new()),
-                })
-            })
-            .clone()
+        let e = self.route_slow(route);
+        ROUTES.with(|c| {
+            c.borrow_mut()
+                .entry(id)
+                .or_default()
+                .insert(route.into(), e)
+        });
+        e
+    }
+
+    #[cold]
+    fn route_slow(&self, route: &str) -> &'static RouteEntry {
+        if let Some(e) = read(&self.routes).get(route) {
+            return e;
+        }
+        write(&self.routes).entry(route.into()).or_insert_with(|| {
+            Box::leak(Box::new(RouteEntry {
+                route: route.into(),
+                active: self.active,
+                series: RwLock::new(Vec::new()),
+            }))
+        })
     }
 
     fn encode(&self, const_labels: &str, out: &mut String) {
-        let mut all: Vec<Arc<HttpSeries>> = Vec::new();
+        let mut all: Vec<&'static HttpSeries> = Vec::new();
         {
             let routes = read(&self.routes);
-            let mut entries: Vec<&Arc<RouteEntry>> = routes.values().collect();
+            let mut entries: Vec<&&'static RouteEntry> = routes.values().collect();
             entries.sort_by(|a, b| a.route.cmp(&b.route));
             for e in entries {
-                let mut s: Vec<(u8, u16, Arc<HttpSeries>)> = read(&e.series).clone();
+                let mut s = read(&e.series).clone();
                 s.sort_by_key(|(m, st, _)| (*m, *st));
                 all.extend(s.into_iter().map(|(_, _, s)| s));
             }
@@ -195,13 +228,19 @@ impl HttpMetrics {
                 &s.response_size
             }),
         ];
-        for (name, help, pick) in families {
-            if all.is_empty() {
-                continue;
-            }
-            encode::write_header(out, name, help, "histogram");
-            for s in &all {
-                pick(s).encode_series(name, &[const_labels, &s.labels], out);
+        if !all.is_empty() {
+            for (name, help, pick) in families {
+                encode::write_header(out, name, help, "histogram");
+                for s in &all {
+                    let h = pick(s);
+                    encode::write_histogram(
+                        out,
+                        name,
+                        &[const_labels, &s.labels],
+                        &h.snapshot(),
+                        h.bounds(),
+                    );
+                }
             }
         }
         let seen: Vec<usize> = (0..METHODS.len())
@@ -216,7 +255,7 @@ impl HttpMetrics {
             );
             for i in seen {
                 let label = render_labels([("http_request_method", METHODS[i])]);
-                let n = self.active.counts[i].load(Ordering::Relaxed);
+                let n = self.active.counts.sum(i);
                 encode::write_sample(
                     out,
                     ACTIVE,
@@ -229,7 +268,10 @@ impl HttpMetrics {
     }
 }
 
-struct Renderer(Arc<HttpMetrics>);
+/// Selects one of the three histograms of a series.
+type PickHistogram = fn(&HttpSeries) -> &ShardedHistogram;
+
+struct Renderer(&'static HttpMetrics);
 
 impl Collect for Renderer {
     fn encode(&self, const_labels: &str, out: &mut String) {

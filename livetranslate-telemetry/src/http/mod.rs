@@ -18,7 +18,7 @@ pub(crate) mod metrics;
 pub(crate) mod route;
 mod service;
 
-pub use future::ResponseFuture;
+pub use future::{MaybeScoped, ResponseFuture};
 pub use layer::HttpLayer;
 pub use route::UNMATCHED_ROUTE;
 pub use service::HttpService;

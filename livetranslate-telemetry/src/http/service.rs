@@ -10,12 +10,11 @@ use http_body::Body as _;
 use tower_service::Service;
 
 use super::body::CountingBody;
-use super::future::{RequestState, ResponseFuture};
+use super::future::{MaybeScoped, RequestState, ResponseFuture};
 use super::layer::HttpLayer;
 use super::route::{method_index, route_of, METHODS, UNMATCHED_ROUTE};
 use crate::context::{valid_traceparent, RequestContext, CURRENT, TRACEPARENT_HEADER};
 use crate::request_id::{RequestId, REQUEST_ID_HEADER};
-use tokio::task::futures::TaskLocalFuture;
 
 /// The service made by [`HttpLayer`].
 ///
@@ -38,7 +37,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<TaskLocalFuture<Option<RequestContext>, S::Future>>;
+    type Future = ResponseFuture<MaybeScoped<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -104,7 +103,13 @@ where
         });
         let inner = {
             let _entered = span.enter();
-            CURRENT.scope(context, self.inner.call(req))
+            let fut = self.inner.call(req);
+            match context {
+                Some(ctx) => MaybeScoped::Scoped {
+                    fut: CURRENT.scope(Some(ctx), fut),
+                },
+                None => MaybeScoped::Plain { fut },
+            }
         };
         ResponseFuture::new(
             inner,
@@ -131,7 +136,7 @@ pub(crate) enum RequestBytes {
 /// The metrics state of one request; dropping it (response sent or request cancelled) ends
 /// the request's in-flight count.
 pub(crate) struct RequestMetrics {
-    pub route: Arc<super::metrics::RouteEntry>,
+    pub route: &'static super::metrics::RouteEntry,
     pub method: usize,
     pub request_bytes: RequestBytes,
 }
@@ -178,21 +183,20 @@ where
                 RequestBytes::Counted(c) => c.load(std::sync::atomic::Ordering::Relaxed),
             };
             request_size = Some(req_bytes);
-            m.route.with_series(state.method, status, |series| {
-                series.duration.observe(elapsed.as_secs_f64());
-                series.request_size.observe(req_bytes as f64);
-                match response_size {
-                    Some(n) => {
-                        series.response_size.observe(n as f64);
-                        Body::new(body)
-                    }
-                    None => Body::new(CountingBody::new(
-                        body,
-                        Arc::new(AtomicU64::new(0)),
-                        Some(series.clone()),
-                    )),
+            let series = m.route.series(state.method, status);
+            series.duration.observe(elapsed.as_secs_f64());
+            series.request_size.observe(req_bytes as f64);
+            match response_size {
+                Some(n) => {
+                    series.response_size.observe(n as f64);
+                    Body::new(body)
                 }
-            })
+                None => Body::new(CountingBody::new(
+                    body,
+                    Arc::new(AtomicU64::new(0)),
+                    Some(series),
+                )),
+            }
         }
         None => Body::new(body),
     };

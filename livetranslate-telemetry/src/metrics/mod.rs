@@ -10,6 +10,7 @@ pub mod encode;
 mod primitives;
 pub(crate) mod process;
 mod registry;
+pub(crate) mod sharded;
 
 pub(crate) use domain::BreakerMetrics;
 pub use domain::{
