@@ -80,10 +80,12 @@ pub(crate) struct RouteEntry {
     series: RwLock<Vec<(u8, u16, &'static HttpSeries)>>,
 }
 
+/// Route template → entry, for one metrics store.
+type RouteMap = HashMap<Box<str>, &'static RouteEntry, Fx>;
+
 thread_local! {
     /// (metrics store, route template) → entry.
-    static ROUTES: RefCell<HashMap<usize, HashMap<Box<str>, &'static RouteEntry, Fx>, Fx>> =
-        RefCell::default();
+    static ROUTES: RefCell<HashMap<usize, RouteMap, Fx>> = RefCell::default();
     /// (route entry, method, status) → series.
     static SERIES: RefCell<HashMap<(usize, u8, u16), &'static HttpSeries, Fx>> = RefCell::default();
 }
