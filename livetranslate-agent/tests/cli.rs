@@ -138,7 +138,9 @@ fn check_config_prints_a_summary_and_exits_0() {
         s.contains("remote write: http://127.0.0.1:9090/api/v1/write"),
         "{s}"
     );
-    assert!(s.contains("logs: 1 path(s)"), "{s}");
+    assert!(s.contains("logs: dry run"), "{s}");
+    assert!(s.contains("positions in positions.yml"), "{s}");
+    assert!(s.contains("Json: /var/log/lt/*.log"), "{s}");
 }
 
 #[test]

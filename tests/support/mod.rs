@@ -72,20 +72,102 @@ fn target_dir() -> PathBuf {
         .expect("target profile dir")
 }
 
-/// The binary of an example, built if it is not there yet.
+/// Brings a binary up to date (a test run of one target does not rebuild the others, and a
+/// stale binary would test old code).
+fn cargo_build(args: &[&str]) {
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let status = Command::new(cargo)
+        .arg("build")
+        .arg("--quiet")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+}
+
+/// The binary of an example, up to date.
 pub fn example(name: &str) -> PathBuf {
+    cargo_build(&["--example", name]);
     let bin = target_dir().join("examples").join(name);
-    if !bin.is_file() {
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building example {name} failed");
-    }
     assert!(bin.is_file(), "{} missing", bin.display());
     bin
+}
+
+/// The agent binary, up to date.
+pub fn agent_binary() -> PathBuf {
+    cargo_build(&["-p", "livetranslate-agent", "--bin", "livetranslate-agent"]);
+    target_dir().join("livetranslate-agent")
+}
+
+/// Starts a real Prometheus on a free port with `config` (YAML text); waits until ready.
+pub fn start_prometheus(dir: &TempDir, config: &str) -> (Proc, u16) {
+    let port = free_port();
+    let path = dir.path().join("prometheus.yml");
+    std::fs::write(&path, config).expect("prometheus config");
+    let child = Command::new(require("prometheus"))
+        .arg(format!("--config.file={}", path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-remote-write-receiver")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).expect("log file"))
+        .spawn()
+        .expect("start prometheus");
+    let proc = Proc {
+        child,
+        name: "prometheus".into(),
+    };
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    if eventually(Duration::from_secs(60), || {
+        matches!(http_get(&ready), Some((200, _))).then_some(())
+    })
+    .is_none()
+    {
+        let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        panic!("prometheus did not start: {}", tail.join(" | "));
+    }
+    (proc, port)
+}
+
+/// Runs an instant query; the result vector (None on any error).
+pub fn prom_query(port: u16, q: &str) -> Option<Vec<serde_json::Value>> {
+    let enc: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (code, body) = http_get(&format!("http://127.0.0.1:{port}/api/v1/query?query={enc}"))?;
+    if code != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"].as_array().cloned()
+}
+
+/// A blocking HTTP POST of a JSON body to a loopback URL: the status.
+pub fn http_post_json(url: &str, body: &serde_json::Value) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .ok()?;
+        Some(res.status().as_u16())
+    })
 }
 
 /// Starts an example service on a free port with extra env vars; waits until it is live.

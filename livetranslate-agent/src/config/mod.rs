@@ -691,10 +691,12 @@ impl Config {
                 let _ = writeln!(s, "logs: not shipped (no Loki URL)");
             }
             (loki, true) => {
-                let to = loki.as_ref().map_or_else(
-                    || "dry run: printed as JSON lines".to_owned(),
-                    |l| format!("Loki {}", crate::loki::client::redact_userinfo(&l.url)),
-                );
+                let to = match loki {
+                    Some(l) if !self.dry_run => {
+                        format!("Loki {}", crate::loki::client::redact_userinfo(&l.url))
+                    }
+                    _ => "dry run: printed as JSON lines".to_owned(),
+                };
                 let _ = writeln!(
                     s,
                     "logs: {to}, positions in {}",

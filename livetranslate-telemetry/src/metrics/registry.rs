@@ -219,9 +219,7 @@ impl<M: Metric> Collect for Family<M> {
     fn encode(&self, const_labels: &str, out: &mut String) {
         let inner = &*self.0;
         let series = read(&inner.series);
-        if series.is_empty() && !inner.label_names.is_empty() {
-            return;
-        }
+        // A labeled family with no series yet still announces itself (HELP and TYPE).
         encode::write_header(out, &inner.name, &inner.help, M::KIND);
         for (labels, metric) in series.iter() {
             metric.encode_series(&inner.name, &[const_labels, labels], out);
