@@ -33,6 +33,8 @@ pub mod health;
 pub mod http;
 mod labels;
 pub mod logging;
+#[cfg(feature = "loki")]
+pub mod loki;
 pub mod metrics;
 mod request_id;
 
@@ -209,8 +211,18 @@ impl TelemetryBuilder {
             None
         };
         let health = Health::new(config.labels.clone(), self.checks, &registry)?;
+        #[cfg(feature = "loki")]
+        let loki = match loki::LokiSettings::from_env(&self.env)? {
+            Some(settings) => {
+                let rt = runtime.as_ref().ok_or(Error::NoRuntime)?;
+                Some(loki::start(settings, &config.labels, &registry, rt)?)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "loki"))]
+        let loki: Option<logging::NoLoki> = None;
         let log_guard = if self.install_logging {
-            Some(logging::install(&config)?)
+            Some(logging::install(&config, loki)?)
         } else {
             None
         };

@@ -266,8 +266,17 @@ fn open_log_file(path: &Path) -> Result<std::fs::File, LoggingError> {
         .map_err(err)
 }
 
-/// Installs the global subscriber described by `config`.
-pub(crate) fn install(config: &Config) -> Result<LogGuard, LoggingError> {
+/// Stands in for the Loki writer when the `loki` feature is off.
+#[cfg(not(feature = "loki"))]
+pub(crate) type NoLoki = fn() -> std::io::Sink;
+
+#[cfg(feature = "loki")]
+type LokiWriter = crate::loki::LokiWriter;
+#[cfg(not(feature = "loki"))]
+type LokiWriter = NoLoki;
+
+/// Installs the global subscriber described by `config` (and the Loki layer, if any).
+pub(crate) fn install(config: &Config, loki: Option<LokiWriter>) -> Result<LogGuard, LoggingError> {
     let mut guards = Vec::new();
     let (stdout, g) = NonBlockingBuilder::default()
         .lossy(false)
@@ -311,6 +320,9 @@ pub(crate) fn install(config: &Config) -> Result<LogGuard, LoggingError> {
                 layers.push(Box::new(json_layer(&config.labels, file)));
             }
         }
+    }
+    if let Some(writer) = loki {
+        layers.push(Box::new(json_layer(&config.labels, writer)));
     }
     tracing_subscriber::registry()
         .with(layers)

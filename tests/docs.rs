@@ -1,0 +1,28 @@
+//! The README's metric catalogue is the same as `docs/metrics.md` (which the monitoring
+//! checks read), so the two cannot drift apart.
+
+#[test]
+fn readme_catalogue_matches_docs_metrics() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docs = std::fs::read_to_string(format!("{root}/docs/metrics.md")).expect("docs/metrics.md");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let is_metric_row = |l: &&str| {
+        l.starts_with("| `")
+            && ["| counter |", "| gauge |", "| histogram |"]
+                .iter()
+                .any(|t| l.contains(t))
+    };
+    let rows: Vec<&str> = docs.lines().filter(is_metric_row).collect();
+    assert!(rows.len() > 40, "catalogue looks empty");
+    let missing: Vec<&&str> = rows.iter().filter(|r| !readme.contains(**r)).collect();
+    assert!(
+        missing.is_empty(),
+        "README catalogue differs from docs/metrics.md: {missing:#?}"
+    );
+    let readme_rows = readme.lines().filter(is_metric_row).count();
+    assert_eq!(
+        readme_rows,
+        rows.len(),
+        "README has catalogue rows docs/metrics.md lacks"
+    );
+}
