@@ -23,6 +23,10 @@ const VARIANTS: [&str; 5] = [
 ];
 const N1: u64 = 2_000;
 const N2: u64 = 12_000;
+/// Outbound calls over loopback (the in-process server's cost is the same in both).
+const CLIENT_VARIANTS: [&str; 2] = ["client_bare_reqwest", "client_upstream"];
+const C1: u64 = 300;
+const C2: u64 = 1_300;
 
 fn routes() -> Router {
     Router::new()
@@ -31,7 +35,44 @@ fn routes() -> Router {
         .route("/api/health-ish", get(|| async { "ok" }))
 }
 
+fn run_client_variant(variant: &str, n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new().route("/api/audio/models", get(|| async { "[]" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://{addr}/api/audio/models");
+        let client = reqwest::Client::new();
+        let telemetry = Telemetry::builder("bench")
+            .install_logging(false)
+            .env_lookup(|_| None)
+            .build()
+            .expect("telemetry");
+        let upstream = telemetry
+            .upstream("audio", Default::default())
+            .expect("upstream");
+        for _ in 0..n {
+            let req = client.get(&url);
+            let res = if variant == "client_upstream" {
+                upstream.send(req).await.expect("call")
+            } else {
+                req.send().await.expect("call")
+            };
+            std::hint::black_box(res.bytes().await.expect("body"));
+        }
+    });
+}
+
 fn run_variant(variant: &str, n: u64) {
+    if variant.starts_with("client_") {
+        return run_client_variant(variant, n);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,6 +145,15 @@ fn main() {
             _ => eprintln!("{v}: valgrind run failed"),
         }
     }
+    let mut per_call = Vec::new();
+    for v in CLIENT_VARIANTS {
+        match (count(v, C1), count(v, C2)) {
+            (Some(a), Some(b)) => {
+                per_call.push((v, (b.saturating_sub(a)) as f64 / (C2 - C1) as f64))
+            }
+            _ => eprintln!("{v}: valgrind run failed"),
+        }
+    }
     let bare = per_request
         .iter()
         .find(|(v, _)| *v == "bare")
@@ -118,5 +168,14 @@ fn main() {
             _ => (f64::NAN, f64::NAN),
         };
         println!("{v:<20} {n:>14.0} {ratio:>10.3} {added:>12.0}");
+    }
+    println!();
+    println!(
+        "{:<22} {:>14} {:>12}",
+        "outbound call", "instr/call", "added"
+    );
+    let bare_call = per_call.first().map(|(_, n)| *n).unwrap_or(f64::NAN);
+    for (v, n) in &per_call {
+        println!("{v:<22} {n:>14.0} {:>12.0}", n - bare_call);
     }
 }

@@ -170,15 +170,15 @@ case(G, "ServiceMetricsCardinalityHigh", [
 case(G, "ServiceMetricsCardinalityHigh", [s("scrape_samples_scraped", tgt("translation"), "20000x30")], [("20m", [])])
 
 case(G, "ServiceVersionMismatch", [
-    s("livetranslate_build_info", app("orchestration", rust_version="1.85.0"), "1x40"),
-    s("livetranslate_build_info", app("orchestration", rust_version="1.85.0", version="0.2.0",
+    s("livetranslate_build_info", app("orchestration"), "1x40"),
+    s("livetranslate_build_info", app("orchestration", version="0.2.0",
                                       instance="orchestration-service-2:3000"), "1x40"),
 ], [("20m", []),
     ("35m", [fire(agg("orchestration", severity=INFO), "orchestration runs 2 different versions",
                   "orchestration in production has run 2 versions side by side for 30 minutes: a rollout is stuck or was abandoned half way.")])])
 case(G, "ServiceVersionMismatch", [
-    s("livetranslate_build_info", app("orchestration", rust_version="1.85.0"), "1x40"),
-    s("livetranslate_build_info", app("orchestration", rust_version="1.85.0",
+    s("livetranslate_build_info", app("orchestration"), "1x40"),
+    s("livetranslate_build_info", app("orchestration",
                                       instance="orchestration-service-2:3000"), "1x40"),
 ], [("35m", [])])
 
