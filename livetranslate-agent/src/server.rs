@@ -57,26 +57,10 @@ async fn ready(State(s): State<ServerState>) -> impl IntoResponse {
 }
 
 fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    let mut out = String::with_capacity(32);
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    livetranslate_telemetry::logging::write_rfc3339(&mut out, at);
+    out
 }
 
 /// The text of the status page.
@@ -144,8 +128,8 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_ms(1_700_000_000_123), "2023-11-14T22:13:20.123000Z");
+        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000000Z");
     }
 }

@@ -3,7 +3,7 @@
 //! its lines is acknowledged.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use super::fingerprint::Fingerprint;
@@ -177,15 +177,6 @@ impl Inner {
             self.dirty = true;
         }
     }
-}
-
-/// Where a file's saved state was found at start-up.
-#[derive(Debug, Clone)]
-pub struct Resume {
-    /// The saved position.
-    pub position: Position,
-    /// The path where that file lives now.
-    pub path: PathBuf,
 }
 
 #[cfg(test)]

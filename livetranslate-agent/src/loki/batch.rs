@@ -104,32 +104,6 @@ impl Batch {
             .collect();
         (PushRequest { streams }, self.acks)
     }
-
-    /// The push request: one stream per label set, entries ordered by time (stable, so
-    /// lines with equal timestamps keep file order).
-    pub fn to_request(&self) -> PushRequest {
-        let streams = self
-            .streams
-            .iter()
-            .map(|(labels, entries)| {
-                let mut entries: Vec<&(i64, String)> = entries.iter().collect();
-                entries.sort_by_key(|(ts, _)| *ts);
-                StreamAdapter {
-                    labels: labels.to_string(),
-                    entries: entries
-                        .into_iter()
-                        .map(|(ts, line)| EntryAdapter {
-                            timestamp: Some(Timestamp::from_nanos(*ts)),
-                            line: line.clone(),
-                            structured_metadata: Vec::new(),
-                        })
-                        .collect(),
-                    hash: 0,
-                }
-            })
-            .collect();
-        PushRequest { streams }
-    }
 }
 
 #[cfg(test)]
@@ -152,7 +126,11 @@ mod tests {
         b.push(entry("{a=\"2\"}", 10, "x", Some((2, 50))));
         b.push(entry("{a=\"1\"}", 10, "a", Some((1, 40))));
         b.push(entry("{a=\"1\"}", 10, "b", Some((1, 60))));
-        let req = b.to_request();
+        assert_eq!(b.acks()[&FileId(1)], 100);
+        assert_eq!(b.acks()[&FileId(2)], 50);
+        assert_eq!(b.lines(), 4);
+        let (req, acks) = b.into_request();
+        assert_eq!(acks.len(), 2);
         assert_eq!(req.streams.len(), 2);
         let lines: Vec<&str> = req.streams[0]
             .entries
@@ -160,8 +138,5 @@ mod tests {
             .map(|e| e.line.as_str())
             .collect();
         assert_eq!(lines, ["a", "b", "c"]);
-        assert_eq!(b.acks()[&FileId(1)], 100);
-        assert_eq!(b.acks()[&FileId(2)], 50);
-        assert_eq!(b.lines(), 4);
     }
 }
