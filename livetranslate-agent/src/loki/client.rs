@@ -216,7 +216,7 @@ impl LokiClient {
                     self.metrics.batch_failed(LineDropReason::Rejected, lines);
                     return PushOutcome::Dropped;
                 }
-                Err(e) => (e.without_url().to_string(), None),
+                Err(e) => (error_chain(&e.without_url()), None),
             };
             if self.config.max_retries.is_some_and(|max| retries >= max) {
                 tracing::error!(reason = %reason, lines, retries, "giving up a batch after its retries");
@@ -240,6 +240,21 @@ impl LokiClient {
             }
         }
     }
+}
+
+/// An error with its causes (`error sending request: client error (Connect): … refused`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn short(mut s: String) -> String {
