@@ -608,3 +608,27 @@ fn tenant_and_basic_auth_reach_loki_but_never_the_metrics_or_logs() {
         assert!(!text.contains("s3cr3t-pw"), "credential leaked");
     }
 }
+
+#[test]
+fn a_deleted_file_is_drained_from_its_open_handle() {
+    const N: u64 = 5_000;
+    let dir = TempDir::new("deleted");
+    let loki = LokiStandIn::start();
+    // Nothing is acknowledged, and the small buffer stops the reader part-way through.
+    loki.set_mode(Mode::Status(429));
+    let config = write_config(&dir, &loki.url(), "  max_buffer_bytes: 65536\n");
+    write_lines(&dir.logs(), 0..N, 1_000_000, Rotation::None);
+    let _agent = Agent::start(&dir, &config, &[]);
+    // The first push was refused: the reader is now held by the 64 KiB cap, about 280 of
+    // the 5,000 lines (1.1 MB) into the file.
+    let start = Instant::now();
+    while loki.requests().is_empty() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!loki.requests().is_empty(), "the agent never pushed");
+    std::thread::sleep(Duration::from_millis(300));
+    fs::remove_file(dir.logs().join("app.log")).expect("delete");
+    loki.set_mode(Mode::Ok);
+    let (missing, _) = wait_all(&loki, N, Duration::from_secs(60));
+    assert!(missing.is_empty(), "{}", summary(&missing));
+}

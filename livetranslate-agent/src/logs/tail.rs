@@ -491,11 +491,11 @@ impl<S: EntrySink> Reader<S> {
                 self.take_piece(i, &rest, false, base + n as u64);
             }
             self.files[i].offset = base + n as u64;
+            self.metrics
+                .read(&self.files[i].label_path, n as u64, lines);
+            lines = 0;
         }
         let read = self.files[i].offset - start;
-        if read > 0 {
-            self.metrics.read(&self.files[i].label_path, read, lines);
-        }
         self.grow_fingerprint(i);
         Ok(read)
     }
