@@ -3,9 +3,15 @@
 //!
 //! `cargo run --example audio-service` (PORT overrides the port; see the README for the
 //! telemetry environment variables).
+//!
+//! Fault injection, for demos and tests only, is off unless `AUDIO_FAULT_INJECTION=1`: then
+//! `POST /api/audio/faults {"fail_for_ms": 8000}` makes `/api/audio/transcribe` answer 503
+//! for that long (`0` ends it early), so the gateway's circuit breaker can be tripped on
+//! purpose. Without the variable the route does not exist (404).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,6 +26,15 @@ use serde::{Deserialize, Serialize};
 struct AppState {
     spool: PathBuf,
     chunks: Counter,
+    /// Until when transcription fails on purpose (fault injection).
+    failing_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl AppState {
+    fn injected_fault(&self) -> Option<Duration> {
+        let until = (*self.failing_until.lock().unwrap_or_else(|e| e.into_inner()))?;
+        until.checked_duration_since(Instant::now())
+    }
 }
 
 #[derive(Deserialize)]
@@ -46,6 +61,16 @@ async fn transcribe(
     State(state): State<AppState>,
     Json(req): Json<TranscribeRequest>,
 ) -> Result<Json<Transcript>, (StatusCode, String)> {
+    if let Some(left) = state.injected_fault() {
+        tracing::warn!(
+            remaining_ms = left.as_millis() as u64,
+            "injected fault: transcription unavailable"
+        );
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transcription model unavailable (injected fault)".to_owned(),
+        ));
+    }
     let words: Vec<&str> = req.speech.split_whitespace().collect();
     if words.is_empty() {
         return Err((StatusCode::BAD_REQUEST, "empty audio chunk".to_owned()));
@@ -76,6 +101,40 @@ async fn transcribe(
     }))
 }
 
+/// The longest fault that can be injected at once.
+const MAX_FAULT: Duration = Duration::from_secs(600);
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    fail_for_ms: u64,
+}
+
+async fn inject_fault(
+    State(state): State<AppState>,
+    Json(req): Json<FaultRequest>,
+) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
+    let span = Duration::from_millis(req.fail_for_ms);
+    if span > MAX_FAULT {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("fail_for_ms is at most {}", MAX_FAULT.as_millis()),
+        ));
+    }
+    *state
+        .failing_until
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = (!span.is_zero()).then(|| Instant::now() + span);
+    if span.is_zero() {
+        tracing::warn!("injected fault cleared");
+    } else {
+        tracing::warn!(
+            fail_for_ms = req.fail_for_ms,
+            "fault injected: transcription answers 503"
+        );
+    }
+    Ok(Json(serde_json::json!({ "fail_for_ms": req.fail_for_ms })))
+}
+
 async fn models() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "models": ["whisper-base-cpu", "whisper-small-cpu"] }))
 }
@@ -103,10 +162,23 @@ async fn main() -> anyhow::Result<()> {
             &[],
         )?
         .with(&[])?;
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/api/audio/transcribe", post(transcribe))
-        .route("/api/audio/models", get(models))
-        .with_state(AppState { spool, chunks });
+        .route("/api/audio/models", get(models));
+    let faults = std::env::var("AUDIO_FAULT_INJECTION").unwrap_or_default();
+    match faults.as_str() {
+        "" | "0" | "false" => {}
+        "1" | "true" => {
+            tracing::warn!("fault injection enabled: POST /api/audio/faults");
+            app = app.route("/api/audio/faults", post(inject_fault));
+        }
+        other => anyhow::bail!("invalid AUDIO_FAULT_INJECTION={other:?}: expected 1 or 0"),
+    }
+    let app = app.with_state(AppState {
+        spool,
+        chunks,
+        failing_until: Arc::new(Mutex::new(None)),
+    });
     telemetry.serve(app, 5001).await?;
     Ok(())
 }

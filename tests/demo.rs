@@ -1,0 +1,304 @@
+//! `scripts/demo`, the README's first command, driven as a newcomer runs it: on free ports,
+//! with no Loki or Prometheus configured (so the agent runs in dry-run mode), for about 30 s,
+//! then Ctrl-C (SIGINT to the whole process group, as a terminal sends it). Every service
+//! must answer its health checks meanwhile, the agent must have shipped lines from every
+//! service, and the command must exit 0 leaving no process behind, with the agent's
+//! positions saved.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SERVICES: [&str; 3] = ["orchestration", "audio", "translation"];
+/// The processes the script starts (one pid file each).
+const CHILDREN: [&str; 5] = ["orchestration", "audio", "translation", "agent", "traffic"];
+
+/// The script's process group: SIGKILLed on drop, so a failing test leaves nothing behind.
+struct Group {
+    child: Child,
+    pgid: u32,
+    log: std::path::PathBuf,
+}
+
+impl Group {
+    fn signal(&self, sig: &str) {
+        // bash's builtin kill: the script needs bash anyway, procps may be missing.
+        let _ = Command::new("bash")
+            .args(["-c", &format!("kill {sig} -- -{}", self.pgid)])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    fn output(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET bounded by a timeout: the status and body.
+fn get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let res = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.text().await.ok()?))
+    })
+}
+
+/// Is `pid` a live (not zombie) process?
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_owned();
+            Some(state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Live processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?;
+            let _ppid = fields.next()?;
+            let group: u32 = fields.next()?.parse().ok()?;
+            (group == pgid && state != "Z").then(|| format!("{pid} {})", head.trim()))
+        })
+        .collect()
+}
+
+fn read_pids(dir: &Path) -> BTreeMap<String, u32> {
+    CHILDREN
+        .iter()
+        .filter_map(|name| {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.pid"))).ok()?;
+            Some(((*name).to_owned(), text.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
+    let dir = TempDir::new("demo");
+    let logs = dir.path().join("logs");
+    let mut ports = HashSet::new();
+    let mut port = || loop {
+        let p = free_port();
+        if ports.insert(p) {
+            return p;
+        }
+    };
+    let (orch, audio, translation, agent) = (port(), port(), port(), port());
+    let log = dir.path().join("demo-output.txt");
+    let out = std::fs::File::create(&log).expect("output file");
+    let child = Command::new("bash")
+        .arg(format!("{ROOT}/scripts/demo"))
+        .current_dir(ROOT)
+        .env("ORCHESTRATION_PORT", orch.to_string())
+        .env("AUDIO_PORT", audio.to_string())
+        .env("TRANSLATION_PORT", translation.to_string())
+        .env("AGENT_PORT", agent.to_string())
+        .env("DEMO_LOG_DIR", &logs)
+        // A safety net only: the test interrupts it long before.
+        .env("DEMO_DURATION", "600")
+        .env("DEMO_SCRAPE_INTERVAL", "1s")
+        .env_remove("LOKI_URL")
+        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
+        .env_remove("DEMO_PROMETHEUS")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        // Its own process group, like a shell job: Ctrl-C reaches the whole group.
+        .process_group(0)
+        .spawn()
+        .expect("run scripts/demo");
+    let pgid = child.id();
+    let mut demo = Group { child, pgid, log };
+
+    // The script builds first (quick when the test build already did it), then starts
+    // everything and writes one pid file per child.
+    let pid_dir = logs.join("pids");
+    let urls: Vec<(&str, String)> = SERVICES
+        .iter()
+        .zip([orch, audio, translation])
+        .map(|(s, p)| (*s, format!("http://127.0.0.1:{p}/api/health")))
+        .collect();
+    let started = eventually(Duration::from_secs(900), || {
+        if let Ok(Some(status)) = demo.child.try_wait() {
+            panic!("scripts/demo exited early ({status}):\n{}", demo.output());
+        }
+        let pids = read_pids(&pid_dir);
+        let agent_ready = matches!(
+            get(&format!("http://127.0.0.1:{agent}/ready")),
+            Some((200, _))
+        );
+        (pids.len() == CHILDREN.len() && agent_ready).then_some(pids)
+    });
+    let pids = started.unwrap_or_else(|| {
+        panic!(
+            "scripts/demo did not start everything within 15 minutes:\n{}",
+            demo.output()
+        )
+    });
+
+    // About 30 s of the demo running: every health check answered, by every service.
+    let mut answers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let run_until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < run_until {
+        for (name, url) in &urls {
+            let answer = match get(url) {
+                Some((code, body)) => {
+                    let status = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["status"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    format!("{code} {status}")
+                }
+                None => "no answer".to_owned(),
+            };
+            answers.entry(name).or_default().push(answer);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // An answer is a health document (200, or 503 while a critical check fails: a check
+    // can time out for a moment on a loaded machine); every service must answer every
+    // time, be healthy at some point and healthy (or degraded) at the end.
+    for (name, list) in &answers {
+        assert!(
+            list.iter()
+                .all(|a| a.starts_with("200 ") || a == "503 unhealthy"),
+            "{name} did not answer every health check: {list:?}\n{}",
+            demo.output()
+        );
+        assert!(
+            list.iter().any(|a| a == "200 healthy"),
+            "{name} never reported healthy: {list:?}"
+        );
+        assert!(
+            list.last().is_some_and(|a| a.starts_with("200 ")),
+            "{name} was not healthy at the end: {list:?}"
+        );
+    }
+    assert!(
+        SERVICES.iter().all(|s| answers.contains_key(s)),
+        "not every service was checked: {answers:?}"
+    );
+
+    // Ctrl-C.
+    demo.signal("-INT");
+    let status = demo.wait_exit(Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!(
+            "scripts/demo did not exit within 60 s of SIGINT:\n{}",
+            demo.output()
+        )
+    });
+    let output = demo.output();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "scripts/demo exit status after SIGINT: {status}\n{output}"
+    );
+
+    // Every child is gone; nothing is left in the process group.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left: Vec<String>;
+    loop {
+        left = pids
+            .iter()
+            .filter(|(_, pid)| alive(**pid))
+            .map(|(name, pid)| format!("{name} (pid {pid})"))
+            .collect();
+        left.extend(group_members(pgid));
+        if left.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        left.is_empty(),
+        "processes left after the demo exited: {left:?}\n{output}"
+    );
+
+    // The agent (dry run: no Loki configured) shipped lines from every service: what it
+    // would send is in its output, one JSON object per entry, with the service label.
+    let shipped =
+        std::fs::read_to_string(logs.join("agent-dry-run.jsonl")).expect("dry-run output");
+    let mut services = BTreeSet::new();
+    let mut samples = 0usize;
+    for line in shipped.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("agent dry-run line is not JSON ({e}): {line}"));
+        if v.get("line").is_some() {
+            if let Some(s) = v["labels"]["service"].as_str() {
+                services.insert(s.to_owned());
+            }
+        } else if v.get("name").is_some() {
+            samples += 1;
+        }
+    }
+    for s in SERVICES {
+        assert!(
+            services.contains(s),
+            "the agent shipped no log line from {s} (services seen: {services:?})\n{output}"
+        );
+    }
+    assert!(samples > 0, "the agent printed no scraped sample");
+
+    // The agent saved its positions on the way out, one per log file.
+    let positions =
+        std::fs::read_to_string(logs.join("agent-positions.yml")).expect("agent positions file");
+    for s in SERVICES {
+        assert!(
+            positions.contains(&format!("{s}.log")),
+            "no saved position for {s}.log:\n{positions}"
+        );
+    }
+    assert!(
+        output.contains("stopped"),
+        "no shutdown message in the output:\n{output}"
+    );
+}
