@@ -119,6 +119,21 @@ fn ships_with_labels_survives_an_outage_and_counts_drops() {
         access.labels
     );
 
+    // Draining at shutdown: once it returns true, every line logged before it is in Loki.
+    for i in 0..200 {
+        tracing::info!(i, "burst before shutdown");
+    }
+    assert!(
+        rt.block_on(telemetry.drain_loki(Duration::from_secs(20))),
+        "queue did not drain"
+    );
+    let burst = loki
+        .entries()
+        .iter()
+        .filter(|e| e.line.contains("burst before shutdown"))
+        .count();
+    assert_eq!(burst, 200);
+
     // 2. Loki down: the service keeps answering; beyond the bound lines are dropped, counted.
     loki.stop();
     for i in 0..5_000 {
@@ -127,6 +142,10 @@ fn ships_with_labels_survives_an_outage_and_counts_drops() {
     for _ in 0..50 {
         assert_eq!(call(&app), 200);
     }
+    assert!(
+        !rt.block_on(telemetry.drain_loki(Duration::from_millis(300))),
+        "nothing can drain while Loki is down"
+    );
     let text = telemetry.render_metrics();
     let dropped = metric(&text, "livetranslate_log_lines_dropped_total{");
     assert!(dropped >= 4_000.0, "only {dropped} drops counted\n{text}");

@@ -221,6 +221,8 @@ impl TelemetryBuilder {
         };
         #[cfg(not(feature = "loki"))]
         let loki: Option<logging::NoLoki> = None;
+        #[cfg(feature = "loki")]
+        let loki_handle = loki.clone();
         let log_guard = if self.install_logging {
             Some(logging::install(&config, loki)?)
         } else {
@@ -236,6 +238,8 @@ impl TelemetryBuilder {
             breakers: BreakerMetrics::new(&registry)?,
             #[cfg(feature = "client")]
             client: client::ClientMetrics::new(&registry)?,
+            #[cfg(feature = "loki")]
+            loki: loki_handle,
             http,
             health,
             registry,
@@ -256,6 +260,8 @@ struct Inner {
     breakers: BreakerMetrics,
     #[cfg(feature = "client")]
     client: client::ClientMetrics,
+    #[cfg(feature = "loki")]
+    loki: Option<loki::LokiWriter>,
     log_guard: Mutex<Option<logging::LogGuard>>,
 }
 
@@ -407,8 +413,23 @@ impl Telemetry {
             .await
             .map_err(Error::Serve)?;
         tracing::info!("shut down");
+        if !self.drain_loki(Duration::from_secs(5)).await {
+            tracing::warn!("log lines still queued for Loki at exit were not shipped");
+        }
         self.flush_logs();
         Ok(())
+    }
+
+    /// Waits (at most `timeout`) until the log lines queued for Loki are shipped; `true` when
+    /// nothing is left (always, without the `loki` feature or `LOKI_URL`). `serve` calls it at
+    /// shutdown.
+    pub async fn drain_loki(&self, timeout: Duration) -> bool {
+        #[cfg(feature = "loki")]
+        if let Some(loki) = &self.0.loki {
+            return loki.drain(timeout).await;
+        }
+        let _ = timeout;
+        true
     }
 
     /// Flushes and stops the background log writers (later lines are not written).

@@ -20,6 +20,7 @@
 pub mod proto;
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -154,6 +155,8 @@ struct Line {
 struct Shared {
     tx: mpsc::Sender<Line>,
     dropped_full: Counter,
+    /// Lines enqueued and not yet acknowledged or given up.
+    pending: Arc<AtomicUsize>,
 }
 
 /// The writer side: hands formatted lines to the background task without blocking.
@@ -176,7 +179,10 @@ impl io::Write for LokiWriter {
                     .unwrap_or_default(),
                 text: text.to_owned(),
             };
+            // Counted before sending, so the shipper never decrements below zero.
+            self.shared.pending.fetch_add(1, Ordering::AcqRel);
             if self.shared.tx.try_send(line).is_err() {
+                self.shared.pending.fetch_sub(1, Ordering::AcqRel);
                 self.shared.dropped_full.inc();
             }
         }
@@ -185,6 +191,26 @@ impl io::Write for LokiWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl LokiWriter {
+    /// Lines waiting to be shipped.
+    pub(crate) fn pending(&self) -> usize {
+        self.shared.pending.load(Ordering::Acquire)
+    }
+
+    /// Waits until every enqueued line is shipped (or given up), at most `timeout`; returns
+    /// whether the queue drained.
+    pub(crate) async fn drain(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.pending() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }
 
@@ -204,6 +230,7 @@ impl<'a> MakeWriter<'a> for LokiWriter {
 }
 
 struct Shipper {
+    pending: Arc<AtomicUsize>,
     http: reqwest::Client,
     settings: LokiSettings,
     streams: [String; 5],
@@ -232,6 +259,12 @@ impl Shipper {
     /// Pushes one batch: retried (connection errors, 429, 5xx) with backoff until Loki takes
     /// it; a refusal (other 4xx) drops it, counted.
     async fn push(&self, batch: Vec<Line>) {
+        let n = batch.len();
+        self.push_batch(batch).await;
+        self.pending.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    async fn push_batch(&self, batch: Vec<Line>) {
         let lines = batch.len() as u64;
         let mut streams: Vec<proto::StreamAdapter> = self
             .streams
@@ -344,9 +377,11 @@ pub(crate) fn start(
     });
     let (queue, max_batch_lines) = split_bound(settings.max_buffered_lines);
     let (tx, rx) = mpsc::channel(queue);
+    let pending = Arc::new(AtomicUsize::new(0));
     let shared = Arc::new(Shared {
         tx,
         dropped_full: dropped.with(&["buffer_full"])?,
+        pending: pending.clone(),
     });
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -354,6 +389,7 @@ pub(crate) fn start(
         .unwrap_or_default();
     rt.spawn(run(
         Shipper {
+            pending,
             http,
             settings,
             streams,
