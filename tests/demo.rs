@@ -62,24 +62,6 @@ impl Drop for Group {
     }
 }
 
-/// A GET bounded by a timeout: the status and body.
-fn get(url: &str) -> Option<(u16, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async {
-        let res = reqwest::Client::new()
-            .get(url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        let status = res.status().as_u16();
-        Some((status, res.text().await.ok()?))
-    })
-}
-
 /// Is `pid` a live (not zombie) process?
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -173,7 +155,7 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
         }
         let pids = read_pids(&pid_dir);
         let agent_ready = matches!(
-            get(&format!("http://127.0.0.1:{agent}/ready")),
+            http_get(&format!("http://127.0.0.1:{agent}/ready")),
             Some((200, _))
         );
         (pids.len() == CHILDREN.len() && agent_ready).then_some(pids)
@@ -190,7 +172,7 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
     let run_until = Instant::now() + Duration::from_secs(30);
     while Instant::now() < run_until {
         for (name, url) in &urls {
-            let answer = match get(url) {
+            let answer = match http_get(url) {
                 Some((code, body)) => {
                     let status = serde_json::from_str::<serde_json::Value>(&body)
                         .ok()

@@ -2,46 +2,24 @@
 //! and pushes to the Loki stand-in; each scenario counts, line by line, what was written
 //! against what arrived.
 
+mod common;
 mod loki_standin;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{free_port, TempDir};
 use loki_standin::{decode_push, LokiStandIn, Mode, Received};
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!("lt-agent-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(p.join("logs")).expect("temp dir");
-        TempDir(p)
-    }
-    fn logs(&self) -> PathBuf {
-        self.0.join("logs")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// The directory the test's log files are written to.
+fn logs(dir: &TempDir) -> PathBuf {
+    let p = dir.path().join("logs");
+    fs::create_dir_all(&p).expect("logs dir");
+    p
 }
 
 struct Agent {
@@ -52,7 +30,7 @@ struct Agent {
 impl Agent {
     fn start(dir: &TempDir, config: &Path, extra: &[&str]) -> Agent {
         let listen = free_port();
-        let log = File::create(dir.0.join(format!("agent-{listen}.log"))).expect("agent log");
+        let log = File::create(dir.path().join(format!("agent-{listen}.log"))).expect("agent log");
         let child = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
             .arg("--config")
             .arg(config)
@@ -131,11 +109,11 @@ fn metric_value(text: &str, name: &str, label: &str) -> f64 {
 }
 
 fn write_config(dir: &TempDir, loki: &str, extra: &str) -> PathBuf {
-    let path = dir.0.join("agent.yml");
+    let path = dir.path().join("agent.yml");
     let text = format!(
         "labels:\n  environment: test\n  cluster: test-cluster\nlogs:\n  loki_url: {loki}\n  positions_file: {pos}\n  inputs:\n    - paths: [\"{logs}/*.log\"]\n      format: json\n  loki:\n    batch_wait: 100ms\n    batch_size: 262144\n    min_backoff: 50ms\n    max_backoff: 500ms\n    timeout: 2s\n  poll_interval: 20ms\n  sync_period: 100ms\n  rotate_wait: 1s\n{extra}",
-        pos = dir.0.join("positions.yml").display(),
-        logs = dir.logs().display(),
+        pos = dir.path().join("positions.yml").display(),
+        logs = logs(dir).display(),
     );
     fs::write(&path, text).expect("config");
     path
@@ -275,7 +253,7 @@ fn ships_lines_with_labels_and_their_own_timestamps() {
     let dir = TempDir::new("basic");
     let loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "");
-    write_lines(&dir.logs(), 0..1000, 100_000, Rotation::None);
+    write_lines(&logs(&dir), 0..1000, 100_000, Rotation::None);
     let _agent = Agent::start(&dir, &config, &[]);
     let (missing, dups) = wait_all(&loki, 1000, Duration::from_secs(30));
     assert!(missing.is_empty(), "{}", summary(&missing));
@@ -315,7 +293,7 @@ fn kill9_and_restart_ten_times_loses_nothing() {
     let dir = TempDir::new("kill9");
     let loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "");
-    let logs = dir.logs();
+    let logs = logs(&dir);
     let writer = std::thread::spawn(move || write_lines(&logs, 0..N, 25_000, Rotation::None));
     let mut agent = Agent::start(&dir, &config, &[]);
     for _ in 0..10 {
@@ -356,7 +334,7 @@ fn rename_and_copytruncate_rotation_under_load_loses_nothing() {
     let config = write_config(&dir, &loki.url(), "");
     let _agent = Agent::start(&dir, &config, &[]);
     std::thread::sleep(Duration::from_millis(300));
-    let logs = dir.logs();
+    let logs = logs(&dir);
     write_lines(&logs, 0..N, 20_000, Rotation::Every(1024 * 1024));
     let (missing, dups) = wait_all(&loki, N, Duration::from_secs(60));
     assert!(missing.is_empty(), "{}", summary(&missing));
@@ -372,11 +350,11 @@ fn loki_outage_then_429_and_500_loses_nothing_and_memory_stays_bounded() {
     let mut loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "  max_buffer_bytes: 2097152\n");
     let agent = Agent::start(&dir, &config, &[]);
-    write_lines(&dir.logs(), 0..1000, 50_000, Rotation::None);
+    write_lines(&logs(&dir), 0..1000, 50_000, Rotation::None);
     let (missing, _) = wait_all(&loki, 1000, Duration::from_secs(20));
     assert!(missing.is_empty());
     loki.stop();
-    let logs = dir.logs();
+    let logs = logs(&dir);
     let writer = std::thread::spawn(move || write_lines(&logs, 1000..N, 2_000, Rotation::None));
     let mut peak = 0;
     let outage = Instant::now();
@@ -420,7 +398,7 @@ fn a_400_is_not_retried_and_counted_as_dropped() {
     let loki = LokiStandIn::start();
     loki.set_mode(Mode::Status(400));
     let config = write_config(&dir, &loki.url(), "");
-    write_lines(&dir.logs(), 0..100, 100_000, Rotation::None);
+    write_lines(&logs(&dir), 0..100, 100_000, Rotation::None);
     let agent = Agent::start(&dir, &config, &[]);
     let start = Instant::now();
     while loki.requests().is_empty() && start.elapsed() < Duration::from_secs(20) {
@@ -457,7 +435,7 @@ fn sigterm_flushes_and_saves_positions_so_a_restart_resends_nothing() {
         .expect("config")
         .replace("batch_wait: 100ms", "batch_wait: 30s");
     fs::write(&config, text).expect("config");
-    write_lines(&dir.logs(), 0..500, 100_000, Rotation::None);
+    write_lines(&logs(&dir), 0..500, 100_000, Rotation::None);
     let mut agent = Agent::start(&dir, &config, &[]);
     std::thread::sleep(Duration::from_secs(2));
     assert!(
@@ -472,7 +450,7 @@ fn sigterm_flushes_and_saves_positions_so_a_restart_resends_nothing() {
         "shutdown did not flush: {}",
         summary(&missing)
     );
-    let positions = fs::read_to_string(dir.0.join("positions.yml")).expect("positions saved");
+    let positions = fs::read_to_string(dir.path().join("positions.yml")).expect("positions saved");
     assert!(positions.contains("app.log"), "{positions}");
     let _agent = Agent::start(&dir, &config, &[]);
     std::thread::sleep(Duration::from_secs(2));
@@ -485,7 +463,7 @@ fn bad_input_is_shipped_or_counted_never_a_crash() {
     let dir = TempDir::new("badinput");
     let loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "  max_line_bytes: 1000\n");
-    let mut f = File::create(dir.logs().join("bad.log")).expect("file");
+    let mut f = File::create(logs(&dir).join("bad.log")).expect("file");
     f.write_all(b"{\"level\":\"info\",\"message\":\"ok seq=1\"}\n")
         .expect("w");
     f.write_all(b"not json at all seq=2\n").expect("w");
@@ -540,7 +518,7 @@ fn run_agent(args: &[&str]) -> (i32, String) {
 #[test]
 fn bad_configs_are_clear_errors_with_exit_code_2() {
     let dir = TempDir::new("badcfg");
-    let unknown = dir.0.join("unknown.yml");
+    let unknown = dir.path().join("unknown.yml");
     fs::write(&unknown, "logs:\n  loki_url: http://127.0.0.1:1\n  inputs:\n    - paths: [\"/x/*.log\"]\n      formt: json\n").expect("w");
     let (code, out) = run_agent(&[
         "--config",
@@ -557,7 +535,7 @@ fn bad_configs_are_clear_errors_with_exit_code_2() {
     let (code, out) = run_agent(&["--config", "/definitely/missing.yml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("missing.yml"), "{out}");
-    let bad_format = dir.0.join("format.yml");
+    let bad_format = dir.path().join("format.yml");
     fs::write(
         &bad_format,
         "logs:\n  inputs:\n    - paths: [\"/x/*.log\"]\n      format: xml\n",
@@ -570,7 +548,7 @@ fn bad_configs_are_clear_errors_with_exit_code_2() {
     ]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("format.yml:4:"), "{out}");
-    let bad_regex = dir.0.join("regex.yml");
+    let bad_regex = dir.path().join("regex.yml");
     fs::write(&bad_regex, "logs:\n  inputs:\n    - paths: [\"/x/*.log\"]\n      multiline:\n        first_line: \"([\"\n").expect("w");
     let (code, out) = run_agent(&[
         "--config",
@@ -591,7 +569,7 @@ fn tenant_and_basic_auth_reach_loki_but_never_the_metrics_or_logs() {
         .expect("c")
         .replace("  loki:\n", "  loki:\n    tenant_id: team-a\n");
     fs::write(&config, text).expect("c");
-    write_lines(&dir.logs(), 0..10, 100_000, Rotation::None);
+    write_lines(&logs(&dir), 0..10, 100_000, Rotation::None);
     let agent = Agent::start(&dir, &config, &[]);
     let (missing, _) = wait_all(&loki, 10, Duration::from_secs(20));
     assert!(missing.is_empty());
@@ -602,8 +580,8 @@ fn tenant_and_basic_auth_reach_loki_but_never_the_metrics_or_logs() {
     );
     let page = http_get(&format!("http://127.0.0.1:{}/", agent.listen)).unwrap_or_default();
     let metrics = agent.metrics();
-    let log =
-        fs::read_to_string(dir.0.join(format!("agent-{}.log", agent.listen))).unwrap_or_default();
+    let log = fs::read_to_string(dir.path().join(format!("agent-{}.log", agent.listen)))
+        .unwrap_or_default();
     for text in [&page, &metrics, &log] {
         assert!(!text.contains("s3cr3t-pw"), "credential leaked");
     }
@@ -617,7 +595,7 @@ fn a_deleted_file_is_drained_from_its_open_handle() {
     // Nothing is acknowledged, and the small buffer stops the reader part-way through.
     loki.set_mode(Mode::Status(429));
     let config = write_config(&dir, &loki.url(), "  max_buffer_bytes: 65536\n");
-    write_lines(&dir.logs(), 0..N, 1_000_000, Rotation::None);
+    write_lines(&logs(&dir), 0..N, 1_000_000, Rotation::None);
     let _agent = Agent::start(&dir, &config, &[]);
     // The first push was refused: the reader is now held by the 64 KiB cap, about 280 of
     // the 5,000 lines (1.1 MB) into the file.
@@ -627,7 +605,7 @@ fn a_deleted_file_is_drained_from_its_open_handle() {
     }
     assert!(!loki.requests().is_empty(), "the agent never pushed");
     std::thread::sleep(Duration::from_millis(300));
-    fs::remove_file(dir.logs().join("app.log")).expect("delete");
+    fs::remove_file(logs(&dir).join("app.log")).expect("delete");
     loki.set_mode(Mode::Ok);
     let (missing, _) = wait_all(&loki, N, Duration::from_secs(60));
     assert!(missing.is_empty(), "{}", summary(&missing));

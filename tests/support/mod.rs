@@ -194,14 +194,19 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Proc, u16) {
     (proc, port)
 }
 
-/// A blocking HTTP GET of a loopback URL: status and body.
+/// A blocking HTTP GET of a loopback URL, bounded by 10 s: status and body.
 pub fn http_get(url: &str) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     rt.block_on(async {
-        let res = reqwest::get(url).await.ok()?;
+        let res = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
         let status = res.status().as_u16();
         Some((status, res.text().await.ok()?))
     })

@@ -3,7 +3,7 @@
 //! copytruncate copy can be recognised by its head.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,12 +32,32 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Reads up to `len` bytes from the start of `file` (restoring nothing: callers track their
-/// own offsets and use positioned reads).
-fn read_head(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(len as usize);
-    file.seek(SeekFrom::Start(0))?;
-    file.by_ref().take(len).read_to_end(&mut buf)?;
+/// Reads at `offset` without moving any file cursor (the file is shared by its readers).
+#[cfg(unix)]
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// Reads at `offset` (elsewhere: through the shared cursor).
+#[cfg(not(unix))]
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read(buf)
+}
+
+/// Reads up to `len` bytes from the start of `file`.
+fn read_head(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match read_at(file, &mut buf[got..], got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    buf.truncate(got);
     Ok(buf)
 }
 
@@ -54,7 +74,7 @@ fn dev_ino(_meta: &std::fs::Metadata) -> (u64, u64) {
 
 impl Fingerprint {
     /// The fingerprint of an open file, hashing up to [`HEAD_BYTES`].
-    pub fn of(file: &mut File) -> io::Result<Fingerprint> {
+    pub fn of(file: &File) -> io::Result<Fingerprint> {
         let meta = file.metadata()?;
         let (dev, ino) = dev_ino(&meta);
         let head = read_head(file, HEAD_BYTES)?;
@@ -72,14 +92,14 @@ impl Fingerprint {
     }
 
     /// Whether `file` still starts with the bytes this fingerprint was taken over.
-    pub fn head_matches(&self, file: &mut File) -> io::Result<bool> {
+    pub fn head_matches(&self, file: &File) -> io::Result<bool> {
         let head = read_head(file, self.head_len)?;
         Ok(head.len() as u64 == self.head_len && fnv1a(&head) == self.head_hash)
     }
 
     /// Whether `other` is the same file: same device and inode, and heads that agree over
     /// the shorter of the two checksummed prefixes (a growing small file stays itself).
-    pub fn same_file(&self, other: &Fingerprint, file: &mut File) -> io::Result<bool> {
+    pub fn same_file(&self, other: &Fingerprint, file: &File) -> io::Result<bool> {
         if (self.dev, self.ino) != (other.dev, other.ino) {
             return Ok(false);
         }
@@ -106,20 +126,20 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("a.log");
         std::fs::write(&path, b"first line\n").expect("write");
-        let mut f = File::open(&path).expect("open");
-        let small = Fingerprint::of(&mut f).expect("fp");
+        let f = File::open(&path).expect("open");
+        let small = Fingerprint::of(&f).expect("fp");
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .expect("append")
             .write_all(&[b'x'; 400])
             .expect("grow");
-        let big = Fingerprint::of(&mut f).expect("fp");
+        let big = Fingerprint::of(&f).expect("fp");
         assert_eq!(big.head_len, HEAD_BYTES);
-        assert!(small.same_file(&big, &mut f).expect("cmp"));
+        assert!(small.same_file(&big, &f).expect("cmp"));
         std::fs::write(&path, b"other content entirely\n").expect("rewrite");
-        let rewritten = Fingerprint::of(&mut f).expect("fp");
-        assert!(!small.same_file(&rewritten, &mut f).expect("cmp"));
+        let rewritten = Fingerprint::of(&f).expect("fp");
+        assert!(!small.same_file(&rewritten, &f).expect("cmp"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

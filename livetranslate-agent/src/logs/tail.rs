@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::fingerprint::{Fingerprint, HEAD_BYTES};
+use super::fingerprint::{read_at, Fingerprint, HEAD_BYTES};
 use super::multiline::{Joiner, Multiline};
 use super::parse::{Parsed, Parser};
 use super::positions::Positions;
@@ -151,7 +151,8 @@ struct Tailed {
     input: usize,
     path: PathBuf,
     label_path: String,
-    file: File,
+    /// Shared so that a read turn can hold it while the reader itself is borrowed mutably.
+    file: Arc<File>,
     fp: Fingerprint,
     /// Bytes consumed (complete lines plus `buf`).
     offset: u64,
@@ -188,19 +189,6 @@ fn now_ns() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or_default()
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, offset)
-}
-
-#[cfg(not(unix))]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
-    f.read(buf)
 }
 
 #[cfg(unix)]
@@ -244,6 +232,8 @@ impl<S: EntrySink> Reader<S> {
     /// Runs until shutdown.
     pub fn run(mut self) {
         self.recover_orphans();
+        // Gauges are refreshed once a second, not on every turn of the loop.
+        let mut last_status = Instant::now() - Duration::from_secs(1);
         while !self.shutdown.load(Ordering::Relaxed) {
             let due = self
                 .last_discover
@@ -268,9 +258,12 @@ impl<S: EntrySink> Reader<S> {
                 }
             }
             self.flush_expired();
-            self.metrics.files_watched(self.files.len());
-            for f in self.tracker.files() {
-                self.metrics.file_lag(&f.path, f.lag());
+            if last_status.elapsed() >= Duration::from_secs(1) {
+                last_status = Instant::now();
+                self.metrics.files_watched(self.files.len());
+                for f in self.tracker.files() {
+                    self.metrics.file_lag(&f.path, f.lag());
+                }
             }
             if !progressed {
                 std::thread::sleep(self.config.poll_interval);
@@ -314,7 +307,7 @@ impl<S: EntrySink> Reader<S> {
 
     /// Starts tailing `path` unless that file (by device and inode) is tailed already.
     fn open(&mut self, input: usize, path: &Path) {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "cannot open");
@@ -334,12 +327,12 @@ impl<S: EntrySink> Reader<S> {
             }
             return;
         }
-        let Ok(fp) = Fingerprint::of(&mut file) else {
+        let Ok(fp) = Fingerprint::of(&file) else {
             return;
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let start = match self.saved.get(dev, ino).cloned() {
-            Some(pos) if pos.fingerprint.same_file(&fp, &mut file).unwrap_or(false) => {
+            Some(pos) if pos.fingerprint.same_file(&fp, &file).unwrap_or(false) => {
                 self.saved.remove(dev, ino);
                 if pos.offset <= size {
                     pos.offset
@@ -370,7 +363,7 @@ impl<S: EntrySink> Reader<S> {
             input,
             path: path.to_owned(),
             label_path: path.to_string_lossy().into_owned(),
-            file,
+            file: Arc::new(file),
             fp,
             offset: start,
             buf: Vec::new(),
@@ -410,18 +403,18 @@ impl<S: EntrySink> Reader<S> {
                 .unwrap_or(0);
             for entry in entries.flatten() {
                 let path = entry.path();
-                let Ok(mut file) = File::open(&path) else {
+                let Ok(file) = File::open(&path) else {
                     continue;
                 };
                 let Ok(meta) = file.metadata() else { continue };
                 if !meta.is_file() || meta.len() <= pos.offset {
                     continue;
                 }
-                let Ok(fp) = Fingerprint::of(&mut file) else {
+                let Ok(fp) = Fingerprint::of(&file) else {
                     continue;
                 };
                 let same_inode = (fp.dev, fp.ino) == (pos.fingerprint.dev, pos.fingerprint.ino);
-                let same_head = pos.fingerprint.head_matches(&mut file).unwrap_or(false);
+                let same_head = pos.fingerprint.head_matches(&file).unwrap_or(false);
                 if same_head && (same_inode || pos.fingerprint.head_len > 0) {
                     if self
                         .files
@@ -446,11 +439,11 @@ impl<S: EntrySink> Reader<S> {
         self.files[i].size = size;
         let t = &mut self.files[i];
         // Shrunk, or rewritten from the start past our offset (copytruncate, then writes)?
-        if size < t.offset || (size > t.offset && !t.fp.head_matches(&mut t.file).unwrap_or(true)) {
+        if size < t.offset || (size > t.offset && !t.fp.head_matches(&t.file).unwrap_or(true)) {
             self.truncated(i);
             return Ok(1);
         }
-        let file = self.files[i].file.try_clone()?;
+        let file = Arc::clone(&self.files[i].file);
         let n = self.read_range(i, &file, size)?;
         let t = &self.files[i];
         self.tracker
@@ -659,8 +652,8 @@ impl<S: EntrySink> Reader<S> {
         if t.fp.head_len >= HEAD_BYTES || t.size <= t.fp.head_len {
             return;
         }
-        if let Ok(fp) = Fingerprint::of(&mut t.file) {
-            if t.fp.same_file(&fp, &mut t.file).unwrap_or(false) {
+        if let Ok(fp) = Fingerprint::of(&t.file) {
+            if t.fp.same_file(&fp, &t.file).unwrap_or(false) {
                 t.fp = fp;
             }
         }
@@ -673,7 +666,7 @@ impl<S: EntrySink> Reader<S> {
         if now.duration_since(self.files[i].last_head_check) >= Duration::from_secs(1) {
             self.files[i].last_head_check = now;
             let t = &mut self.files[i];
-            if t.fp.head_len > 0 && !t.fp.head_matches(&mut t.file).unwrap_or(true) {
+            if t.fp.head_len > 0 && !t.fp.head_matches(&t.file).unwrap_or(true) {
                 self.truncated(i);
             }
         }
@@ -742,7 +735,7 @@ impl<S: EntrySink> Reader<S> {
         t.last_end = 0;
         t.buf.clear();
         t.skipping = false;
-        t.fp = Fingerprint::of(&mut t.file).unwrap_or(t.fp);
+        t.fp = Fingerprint::of(&t.file).unwrap_or(t.fp);
         t.id = self.tracker.register(&t.path, t.fp, 0);
     }
 }
@@ -764,8 +757,8 @@ fn find_copy(path: &Path, fp: &Fingerprint, offset: u64) -> Option<(PathBuf, u64
         if !meta.is_file() || meta.len() <= offset {
             continue;
         }
-        let Ok(mut f) = File::open(&p) else { continue };
-        if fp.head_matches(&mut f).unwrap_or(false) {
+        let Ok(f) = File::open(&p) else { continue };
+        if fp.head_matches(&f).unwrap_or(false) {
             let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
             if best.as_ref().is_none_or(|b| mtime > b.2) {
                 best = Some((p, meta.len(), mtime));

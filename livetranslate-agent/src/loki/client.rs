@@ -9,8 +9,7 @@ use tokio::sync::watch;
 use crate::config::HttpClientConfig;
 use crate::internal_events::{LineDropReason, LogMetrics};
 
-/// The push path appended to a Loki base URL.
-pub const PUSH_PATH: &str = "/loki/api/v1/push";
+pub use livetranslate_telemetry::loki::{push_url, redact_userinfo, PUSH_PATH};
 
 /// How to reach Loki.
 #[derive(Clone, Debug)]
@@ -75,34 +74,15 @@ pub enum LokiError {
 /// Splits credentials out of a URL and appends the push path when only a base is given.
 /// Returns (push URL without userinfo, user, password).
 pub fn normalize_url(raw: &str) -> Result<(String, Option<String>, Option<String>), LokiError> {
-    let bad = |reason: &str| LokiError::Url {
+    let parsed = push_url(raw).map_err(|reason| LokiError::Url {
         url: redact_userinfo(raw),
-        reason: reason.to_owned(),
+        reason,
+    })?;
+    let (user, password) = match parsed.basic_auth {
+        Some((u, p)) => (Some(u), (!p.is_empty()).then_some(p)),
+        None => (None, None),
     };
-    let mut url = reqwest::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("scheme must be http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("no host"));
-    }
-    let user = (!url.username().is_empty()).then(|| url.username().to_owned());
-    let password = url.password().map(str::to_owned);
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    let path = url.path().trim_end_matches('/').to_owned();
-    if !path.ends_with(PUSH_PATH) {
-        url.set_path(&format!("{path}{PUSH_PATH}"));
-    }
-    Ok((url.to_string(), user, password))
-}
-
-/// `raw` with any `user:password@` removed, for messages.
-pub fn redact_userinfo(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}{}", &raw[..s + 3], &raw[at + 1..]),
-        _ => raw.to_owned(),
-    }
+    Ok((parsed.url, user, password))
 }
 
 /// What became of a batch.

@@ -77,29 +77,11 @@ impl LokiSettings {
         let Some(raw) = get("LOKI_URL") else {
             return Ok(None);
         };
-        let mut url = reqwest::Url::parse(&raw)
-            .map_err(|e| invalid("LOKI_URL", &redact(&raw), &e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(invalid(
-                "LOKI_URL",
-                &redact(&raw),
-                "expected an http(s) URL with a host",
-            ));
-        }
-        let mut basic_auth =
-            get("LOKI_USERNAME").map(|u| (u, get("LOKI_PASSWORD").unwrap_or_default()));
-        if basic_auth.is_none() && !url.username().is_empty() {
-            basic_auth = Some((
-                url.username().to_owned(),
-                url.password().unwrap_or("").to_owned(),
-            ));
-        }
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let path = url.path().trim_end_matches('/').to_owned();
-        if !path.ends_with("/loki/api/v1/push") {
-            url.set_path(&format!("{path}/loki/api/v1/push"));
-        }
+        let url = push_url(&raw)
+            .map_err(|reason| invalid("LOKI_URL", &redact_userinfo(&raw), &reason))?;
+        let basic_auth = get("LOKI_USERNAME")
+            .map(|u| (u, get("LOKI_PASSWORD").unwrap_or_default()))
+            .or(url.basic_auth);
         let max_buffered_lines = match get("LOKI_MAX_BUFFERED_LINES") {
             Some(v) => crate::config::parse_u64("LOKI_MAX_BUFFERED_LINES", &v, 1)? as usize,
             None => 10_000,
@@ -116,7 +98,7 @@ impl LokiSettings {
             return Err(invalid("LOKI_TENANT_ID", "", "not a valid header value"));
         }
         Ok(Some(LokiSettings {
-            url: url.to_string(),
+            url: url.url,
             tenant_id,
             basic_auth,
             bearer_token: get("LOKI_BEARER_TOKEN"),
@@ -126,8 +108,55 @@ impl LokiSettings {
     }
 }
 
-/// `raw` without `user:password@`.
-fn redact(raw: &str) -> String {
+/// A Loki push endpoint parsed from a base or push URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushUrl {
+    /// The push URL (`…/loki/api/v1/push`), without credentials.
+    pub url: String,
+    /// `user:password@` from the URL, if present.
+    pub basic_auth: Option<(String, String)>,
+}
+
+/// Parses a Loki base URL (`http://loki:3100`) or full push URL; credentials in it are moved
+/// out. The error message never contains the credentials.
+///
+/// ```
+/// let u = livetranslate_telemetry::loki::push_url("http://a:b@loki:3100").unwrap();
+/// assert_eq!(u.url, "http://loki:3100/loki/api/v1/push");
+/// assert_eq!(u.basic_auth, Some(("a".into(), "b".into())));
+/// assert!(livetranslate_telemetry::loki::push_url("loki:3100").is_err());
+/// ```
+pub fn push_url(raw: &str) -> Result<PushUrl, String> {
+    let mut url = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("scheme must be http or https".to_owned());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("no host".to_owned());
+    }
+    let basic_auth = (!url.username().is_empty()).then(|| {
+        (
+            url.username().to_owned(),
+            url.password().unwrap_or("").to_owned(),
+        )
+    });
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let path = url.path().trim_end_matches('/').to_owned();
+    if !path.ends_with(PUSH_PATH) {
+        url.set_path(&format!("{path}{PUSH_PATH}"));
+    }
+    Ok(PushUrl {
+        url: url.to_string(),
+        basic_auth,
+    })
+}
+
+/// The push path appended to a Loki base URL.
+pub const PUSH_PATH: &str = "/loki/api/v1/push";
+
+/// `raw` with any `user:password@` removed, for messages.
+pub fn redact_userinfo(raw: &str) -> String {
     match (raw.find("://"), raw.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}{}", &raw[..s + 3], &raw[at + 1..]),
         _ => raw.to_owned(),
