@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod breaker;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
@@ -51,12 +52,10 @@ pub use config::{Config, ConfigError, LogFormat};
 pub use labels::{StandardLabels, STANDARD_LABEL_NAMES};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
+use breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use config::Defaults;
 use health::{Health, HealthCheck, HealthReport};
-use metrics::{
-    BreakerConfig, BreakerMetrics, CircuitBreaker, MetricError, Registry, Sessions,
-    TranslationQuality, WebSockets,
-};
+use metrics::{MetricError, Registry, Sessions, TranslationQuality, WebSockets};
 
 /// Everything that can go wrong setting telemetry up or serving.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use common::{builder, send, value};
 use http::Request;
+use livetranslate_telemetry::breaker::{BreakerConfig, BreakerState};
 use livetranslate_telemetry::client::{ErrorKind, UpstreamError};
-use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState};
 
 /// An upstream answering the status in `status`, recording the headers it received.
 async fn upstream(status: Arc<AtomicU16>, seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {

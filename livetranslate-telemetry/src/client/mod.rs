@@ -15,12 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::breaker::{BreakerConfig, BreakerOpen, CircuitBreaker};
 use crate::context::RequestContext;
 use crate::http::metrics::FxHasher;
-use crate::metrics::{
-    BreakerConfig, BreakerOpen, CircuitBreaker, Family, Gauge, Histogram, MetricError, Registry,
-    LATENCY_BUCKETS,
-};
+use crate::metrics::{Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS};
 
 /// The client metric families of one registry.
 #[derive(Debug, Clone)]
