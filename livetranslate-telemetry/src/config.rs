@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::labels::{validate_label_value, StandardLabels};
+use crate::labels::{validate_label_value, InvalidLabel, StandardLabels};
 
 /// A setting with a bad value. Its message names the variable (or label) and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,16 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl From<InvalidLabel> for ConfigError {
+    fn from(e: InvalidLabel) -> Self {
+        ConfigError::Invalid {
+            setting: e.setting,
+            value: e.value,
+            reason: e.reason.to_owned(),
+        }
+    }
 }
 
 fn invalid(setting: &str, value: &str, reason: impl Into<String>) -> ConfigError {

@@ -49,7 +49,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use config::{Config, ConfigError, LogFormat};
-pub use labels::{StandardLabels, STANDARD_LABEL_NAMES};
+pub use labels::{InvalidLabel, StandardLabels, STANDARD_LABEL_NAMES};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
 use breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
