@@ -124,6 +124,24 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// Counts one call in `http_client_active_requests` for as long as it lives, so a call whose
+/// future is dropped mid-flight (a timeout around `send`, a cancelled handler, an aborted
+/// task) is not left counted.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 fn method_label(m: &reqwest::Method) -> &'static str {
     crate::http::route::METHODS[crate::http::route::method_index(m)]
 }
@@ -193,11 +211,11 @@ impl Upstream {
         }
         let method = method_label(req.method());
         let permit = self.0.breaker.try_acquire()?;
-        self.0.active.inc();
+        let in_flight = InFlight::enter(&self.0.active);
         let start = Instant::now();
         let result = client.execute(req).await;
         let secs = start.elapsed().as_secs_f64();
-        self.0.active.dec();
+        drop(in_flight);
         match result {
             Ok(res) => {
                 let status = res.status();
