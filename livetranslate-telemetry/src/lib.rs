@@ -405,8 +405,7 @@ impl Telemetry {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let labels = self.labels();
-        tracing::info!(%addr, service = %labels.service, version = %labels.version, "listening");
+        tracing::info!(%addr, "listening");
         axum::serve(listener, self.router(app))
             .with_graceful_shutdown(shutdown_signal())
             .await

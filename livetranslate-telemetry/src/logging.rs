@@ -100,15 +100,128 @@ pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     );
 }
 
+/// FNV-1a: identifies a key on one line (the keys are short; no allocation, no state).
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The keys written on the line so far. Lines have a dozen keys or so: they fit the inline
+/// array, so the check allocates nothing.
+struct Keys {
+    inline: [u64; 24],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl Keys {
+    fn new(fixed: &[u64]) -> Self {
+        let mut keys = Keys {
+            inline: [0; 24],
+            len: 0,
+            more: Vec::new(),
+        };
+        for h in fixed {
+            keys.insert(*h);
+        }
+        keys
+    }
+
+    /// Adds `h`; `false` when it was already there.
+    fn insert(&mut self, h: u64) -> bool {
+        if self.inline[..self.len].contains(&h) || self.more.contains(&h) {
+            return false;
+        }
+        if self.len < self.inline.len() {
+            self.inline[self.len] = h;
+            self.len += 1;
+        } else {
+            self.more.push(h);
+        }
+        true
+    }
+}
+
+/// Writes `,"key":` where `key` (JSON string contents) is new on the line. A key already
+/// taken is written as `<prefix><key>` (`fields.` for the event's own fields, `span.` for
+/// span fields), then `<prefix><key>.2`, `.3`, …: nothing is dropped, and no key repeats.
+fn push_key(out: &mut String, keys: &mut Keys, prefix: &str, key: &str) {
+    out.push(',');
+    out.push('"');
+    if keys.insert(key_hash(key)) {
+        out.push_str(key);
+    } else {
+        let mut renamed = format!("{prefix}{key}");
+        let mut n = 1;
+        while !keys.insert(key_hash(&renamed)) {
+            n += 1;
+            renamed = format!("{prefix}{key}.{n}");
+        }
+        out.push_str(&renamed);
+    }
+    out.push_str("\":");
+}
+
+/// The top-level members of a JSON object's contents (the text between its braces, as
+/// serde_json writes it): `(key contents, value text)` pairs.
+fn json_members(inner: &str) -> impl Iterator<Item = (&str, &str)> {
+    let bytes = inner.as_bytes();
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        // Key: a string.
+        while pos < bytes.len() && bytes[pos] != b'"' {
+            pos += 1;
+        }
+        let key_start = pos + 1;
+        let mut i = key_start;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        if i >= bytes.len() {
+            return None;
+        }
+        let key = &inner[key_start..i];
+        i += 1;
+        while i < bytes.len() && bytes[i] != b':' {
+            i += 1;
+        }
+        let value_start = i + 1;
+        // Value: up to the next comma outside strings, arrays and objects.
+        let (mut depth, mut in_str) = (0usize, false);
+        i = value_start;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if in_str => i += 1,
+                b'"' => in_str = !in_str,
+                b'{' | b'[' if !in_str => depth += 1,
+                b'}' | b']' if !in_str => depth = depth.saturating_sub(1),
+                b',' if !in_str && depth == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let value = inner.get(value_start..i.min(bytes.len()))?;
+        pos = i + 1;
+        Some((key, value))
+    })
+}
+
 struct JsonVisitor<'a> {
     out: &'a mut String,
+    keys: &'a mut Keys,
 }
 
 impl JsonVisitor<'_> {
     fn key(&mut self, field: &Field) {
-        self.out.push(',');
-        push_json_str(self.out, field.name());
-        self.out.push(':');
+        let name = field.name();
+        if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            push_key(self.out, self.keys, "fields.", name);
+        } else {
+            let mut escaped = String::new();
+            escape_json(&mut escaped, name);
+            push_key(self.out, self.keys, "fields.", &escaped);
+        }
     }
 }
 
@@ -148,10 +261,16 @@ impl Visit for JsonVisitor<'_> {
 }
 
 /// The JSON event format: `timestamp`, `level`, the standard labels, `target`, the event's
-/// fields (`message` among them), then the fields of every enclosing span, outermost first.
+/// fields (`message` among them), then the fields of every enclosing span, innermost first.
+///
+/// Every key appears once per line, so strict JSON parsers accept every line. The first
+/// writer of a key keeps it, in the order above; a later field with a taken name is kept
+/// under `fields.<name>` (an event field) or `span.<name>` (a span field), with `.2`, `.3`, …
+/// appended if that is taken too.
 #[derive(Clone, Debug)]
 pub struct JsonFormat {
     labels: String,
+    fixed_keys: [u64; 7],
 }
 
 impl JsonFormat {
@@ -164,7 +283,20 @@ impl JsonFormat {
             out.push(':');
             push_json_str(&mut out, v);
         }
-        JsonFormat { labels: out }
+        let fixed = |k| key_hash(k);
+        let [a, b, c, d] = labels.pairs().map(|(k, _)| fixed(k));
+        JsonFormat {
+            labels: out,
+            fixed_keys: [
+                fixed("timestamp"),
+                fixed("level"),
+                a,
+                b,
+                c,
+                d,
+                fixed("target"),
+            ],
+        }
     }
 }
 
@@ -189,16 +321,20 @@ where
         out.push_str(&self.labels);
         out.push_str(",\"target\":");
         push_json_str(&mut out, meta.target());
-        event.record(&mut JsonVisitor { out: &mut out });
+        let mut keys = Keys::new(&self.fixed_keys);
+        event.record(&mut JsonVisitor {
+            out: &mut out,
+            keys: &mut keys,
+        });
         if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
+            for span in scope {
                 let ext = span.extensions();
                 if let Some(fields) = ext.get::<FormattedFields<N>>() {
                     let s = fields.fields.trim();
                     if let Some(inner) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        if !inner.is_empty() {
-                            out.push(',');
-                            out.push_str(inner);
+                        for (key, value) in json_members(inner) {
+                            push_key(&mut out, &mut keys, "span.", key);
+                            out.push_str(value);
                         }
                     }
                 }
@@ -350,6 +486,84 @@ mod tests {
             UNIX_EPOCH + std::time::Duration::from_secs(951_782_400),
         ); // leap day
         assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line's top-level keys and values, checked to be valid JSON.
+    fn members(line: &str) -> Vec<(String, serde_json::Value)> {
+        let parsed: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+        let inner = &line.trim()[1..line.trim().len() - 1];
+        let out: Vec<(String, serde_json::Value)> = json_members(inner)
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).expect("value")))
+            .collect();
+        assert_eq!(
+            out.len(),
+            parsed.as_object().map_or(0, |o| o.len()),
+            "{line}"
+        );
+        out
+    }
+
+    #[test]
+    fn every_key_is_written_once_and_no_field_is_lost() {
+        let labels = StandardLabels::new("audio", "test", "1.0.0", "local").expect("labels");
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(json_layer(&labels, move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = tracing::info_span!("request", request_id = "outer", route = "/a,b");
+            let _o = outer.enter();
+            let inner = tracing::info_span!("session", request_id = "inner", n = 3);
+            let _i = inner.enter();
+            tracing::warn!(
+                message = "explicit",
+                service = "imposter",
+                request_id = "event",
+                level = 7,
+                "formatted"
+            );
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let line = text.lines().next().expect("one line");
+        let m = members(line);
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "duplicate keys in {line}");
+        let get = |k: &str| {
+            m.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {k} in {line}"))
+        };
+        assert_eq!(get("service"), "audio");
+        assert_eq!(get("fields.service"), "imposter");
+        assert_eq!(get("level"), "WARN");
+        assert_eq!(get("fields.level"), 7);
+        let messages = [get("message"), get("fields.message")];
+        assert!(messages.contains(&"explicit".into()) && messages.contains(&"formatted".into()));
+        assert_eq!(get("request_id"), "event", "the event's own field wins");
+        assert_eq!(get("span.request_id"), "inner", "then the innermost span");
+        assert_eq!(get("span.request_id.2"), "outer");
+        assert_eq!(get("route"), "/a,b");
+        assert_eq!(get("n"), 3);
     }
 
     #[test]

@@ -173,7 +173,7 @@ impl Health {
             let mut r = write(&slot.report);
             if r.status != outcome.status {
                 if failed {
-                    tracing::warn!(check = %slot.check.name, message = outcome.message.as_deref().unwrap_or(""), "health check failing");
+                    tracing::warn!(check = %slot.check.name, reason = outcome.message.as_deref().unwrap_or(""), "health check failing");
                 } else {
                     tracing::info!(check = %slot.check.name, status = outcome.status.as_str(), "health check status changed");
                 }
