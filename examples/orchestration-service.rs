@@ -234,11 +234,11 @@ fn upstream_check(client: &reqwest::Client, name: &str, base: &str) -> HealthChe
     HealthCheck::new(format!("{name}-service"), move || {
         let (client, url) = (client.clone(), url.clone());
         async move {
-            let res = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            let res = client.get(&url).send().await?;
             if res.status().is_success() {
                 Ok(())
             } else {
-                Err(format!("{url} answered {}", res.status()))
+                Err(format!("{url} answered {}", res.status()).into())
             }
         }
     })

@@ -290,6 +290,11 @@ async fn request_id_is_echoed_or_generated() {
 fn bad_env_values_are_startup_errors_naming_the_variable() {
     for (var, value) in [
         ("HEALTH_CHECK_INTERVAL", "banana"),
+        ("HEALTH_CHECK_INTERVAL", "1e-12"),
+        ("BIND_ADDRESS", "localhost"),
+        ("MANAGEMENT_PORT", "http"),
+        ("HTTP_HEADER_READ_TIMEOUT", "0"),
+        ("SHUTDOWN_DRAIN_PERIOD", "forever"),
         ("PROMETHEUS_METRICS_ENABLED", "perhaps"),
         ("LOG_FORMAT", "yaml"),
         ("ENVIRONMENT", "bad\u{7}value"),
