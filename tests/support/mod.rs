@@ -76,9 +76,16 @@ fn target_dir() -> PathBuf {
 /// stale binary would test old code).
 fn cargo_build(args: &[&str]) {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
+    // The profile of this test binary (`cargo test --release` runs release examples).
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
     let status = Command::new(cargo)
         .arg("build")
         .arg("--quiet")
+        .args(profile)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
