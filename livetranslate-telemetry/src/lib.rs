@@ -4,7 +4,12 @@
 //!
 //! - `/api/metrics`: Prometheus text exposition (HTTP metrics named after the OpenTelemetry
 //!   HTTP semantic conventions, process metrics, build info, LiveTranslate domain metrics);
-//! - `/api/health`, `/api/health/live`, `/api/health/ready`: JSON health from background checks;
+//! - `/api/health`, `/api/health/live`, `/api/health/ready`, `/api/health/{group}`: JSON health
+//!   from background checks, readiness for Kubernetes (the application's own
+//!   [`Telemetry::set_ready`], and 503 from SIGTERM on while [`Telemetry::serve`] drains),
+//!   named [`health::HealthGroup`]s;
+//! - [`Telemetry::serve`]: `BIND_ADDRESS`, an optional management port for the telemetry
+//!   endpoints, a header-read timeout, a graceful SIGTERM drain;
 //! - JSON logs on stdout (and `LOG_FILE`) with a request id and an access-log line per request;
 //! - the standard labels `service`, `environment`, `version`, `cluster` on every series and line.
 //!
