@@ -245,19 +245,12 @@ async fn session(mut socket: WebSocket, _guard: WebSocketGuard, state: AppState)
 }
 
 fn upstream_check(client: &reqwest::Client, name: &str, base: &str) -> HealthCheck {
-    let client = client.clone();
-    let url = format!("{base}/api/health/live");
-    HealthCheck::new(format!("{name}-service"), move || {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let res = client.get(&url).send().await?;
-            if res.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("{url} answered {}", res.status()).into())
-            }
-        }
-    })
+    // Healthy only on a 2xx answer: an upstream answering 503 is down.
+    HealthCheck::http_get(
+        format!("{name}-service"),
+        client,
+        &format!("{base}/api/health/live"),
+    )
     .timeout(Duration::from_secs(2))
 }
 

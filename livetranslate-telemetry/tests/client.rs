@@ -290,3 +290,36 @@ async fn cancelled_call_leaves_no_request_in_flight() {
     // The breaker saw neither a success nor a failure.
     assert_eq!(up.breaker().state(), BreakerState::Closed);
 }
+
+#[tokio::test]
+async fn http_get_check_is_unhealthy_on_a_non_2xx_answer() {
+    use livetranslate_telemetry::health::HealthCheck;
+    let status = Arc::new(AtomicU16::new(503));
+    let url = upstream(status.clone(), Arc::default()).await;
+    let client = reqwest::Client::new();
+    let t = builder("orchestration", &[("HEALTH_CHECK_INTERVAL", "0.1")])
+        .health_check(HealthCheck::http_get("audio-service", &client, &url))
+        .build()
+        .expect("telemetry");
+    let check = |t: &livetranslate_telemetry::Telemetry| t.health().checks["audio-service"].clone();
+    let wait = |want: &'static str| {
+        let t = t.clone();
+        async move {
+            for _ in 0..200 {
+                if check(&t).status.as_str() == want {
+                    return check(&t);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("never {want}: {:?}", check(&t));
+        }
+    };
+    // The upstream answers, but 503: that is down.
+    let report = wait("unhealthy").await;
+    let message = report.message.unwrap_or_default();
+    assert!(message.contains("503"), "{message}");
+    status.store(200, Ordering::SeqCst);
+    wait("healthy").await;
+    status.store(404, Ordering::SeqCst);
+    wait("unhealthy").await;
+}

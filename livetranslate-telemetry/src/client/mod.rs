@@ -241,6 +241,35 @@ impl Upstream {
     }
 }
 
+impl crate::health::HealthCheck {
+    /// A check that GETs `url` with `client` and is healthy only on a 2xx answer: an
+    /// upstream answering 503 is down, whatever it says in the body; no answer (connection
+    /// refused, the client's or the check's timeout) is unhealthy too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use livetranslate_telemetry::health::HealthCheck;
+    /// let client = reqwest::Client::new();
+    /// let check = HealthCheck::http_get("audio-service", &client, "http://audio:5001/api/health/live")
+    ///     .timeout(Duration::from_secs(2));
+    /// ```
+    pub fn http_get(name: impl Into<String>, client: &reqwest::Client, url: &str) -> Self {
+        let (client, url) = (client.clone(), url.to_owned());
+        crate::health::HealthCheck::new(name, move || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let res = client.get(&url).send().await?;
+                let status = res.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("GET {url} answered {status}").into())
+                }
+            }
+        })
+    }
+}
+
 impl crate::Telemetry {
     /// An instrumented upstream called `name` (a fixed, bounded name such as `audio`, never a
     /// URL) with its own circuit breaker.
