@@ -92,6 +92,15 @@ pub struct Config {
 }
 
 /// Where [`Telemetry::serve`](crate::Telemetry::serve) listens and how it shuts down.
+///
+/// ```
+/// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+/// #     .env_lookup(|v| (v == "BIND_ADDRESS").then(|| "127.0.0.1".to_owned()))
+/// #     .build().unwrap();
+/// let server = &telemetry.config().server; // BIND_ADDRESS=127.0.0.1
+/// assert_eq!(server.bind_address.to_string(), "127.0.0.1");
+/// assert_eq!(server.management_port, None);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// `PORT`, when set (otherwise `serve`'s default port).

@@ -212,6 +212,14 @@ impl TelemetryBuilder {
     /// the management bind address) and not on the main port, so that they need not be
     /// public; `MANAGEMENT_PORT` overrides it, `MANAGEMENT_BIND_ADDRESS` sets the address
     /// (default: the main bind address).
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .management_port(9102) // Prometheus and the probes use :9102; the app is on PORT alone
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.management_port, Some(9102));
+    /// ```
     pub fn management_port(mut self, port: u16) -> Self {
         self.defaults.management_port = Some(port);
         self
@@ -220,6 +228,15 @@ impl TelemetryBuilder {
     /// How long a connection may take to send a request's headers, and sit idle between
     /// requests, before it is closed (default 30 s, at least 0.1 s);
     /// `HTTP_HEADER_READ_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .header_read_timeout(Duration::from_secs(10))
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.header_read_timeout, Duration::from_secs(10));
+    /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.defaults.header_read_timeout = timeout;
         self
@@ -229,6 +246,16 @@ impl TelemetryBuilder {
     /// `/api/health/ready` answering 503, before it stops accepting connections (default 0;
     /// under Kubernetes, a little more than the readiness probe's `periodSeconds` ×
     /// `failureThreshold`); `SHUTDOWN_DRAIN_PERIOD` overrides it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .shutdown_drain_period(Duration::from_secs(15)) // readiness probe: every 5 s, 2 failures
+    /// .shutdown_timeout(Duration::from_secs(20))
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.drain_period, Duration::from_secs(15));
+    /// ```
     pub fn shutdown_drain_period(mut self, period: Duration) -> Self {
         self.defaults.drain_period = period;
         self
@@ -448,6 +475,11 @@ impl Telemetry {
 
     /// Whether `/api/health/ready` answers 200 now: the application is ready, no shutdown
     /// has begun, and every critical check passes.
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+    /// assert!(telemetry.is_ready()); // no checks, not marked otherwise
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.0.health.readiness().is_ok()
     }

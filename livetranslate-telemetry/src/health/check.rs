@@ -35,6 +35,18 @@ impl HealthStatus {
 
 /// The error a check closure returns: any error converts into it with `?` (as do `String`
 /// and `&str`, with `.into()`).
+///
+/// ```
+/// use livetranslate_telemetry::health::CheckError;
+/// fn parse(s: &str) -> Result<(), CheckError> {
+///     let n: u32 = s.parse()?;
+///     if n == 0 {
+///         return Err("zero workers".into());
+///     }
+///     Ok(())
+/// }
+/// assert!(parse("4").is_ok() && parse("0").is_err() && parse("x").is_err());
+/// ```
 pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What one run of a check found.

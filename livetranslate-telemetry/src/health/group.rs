@@ -54,6 +54,19 @@ pub struct HealthGroup {
 }
 
 /// A health group that cannot be served as configured.
+///
+/// ```
+/// use livetranslate_telemetry::health::{HealthCheck, HealthGroup};
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # let _guard = rt.enter();
+/// let err = livetranslate_telemetry::Telemetry::builder("doc")
+///     .install_logging(false)
+///     .health_check(HealthCheck::new("db", || async { Ok(()) }))
+///     .health_group(HealthGroup::new("storage").include("postgres"))
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("no health check called \"postgres\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid health group {group:?}: {reason}")]
 pub struct InvalidHealthGroup {
