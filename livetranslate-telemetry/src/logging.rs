@@ -22,7 +22,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat};
-use crate::labels::StandardLabels;
+use crate::labels::{StandardLabels, STANDARD_LABEL_NAMES};
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -100,46 +100,78 @@ pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     );
 }
 
-/// FNV-1a: identifies a key on one line (the keys are short; no allocation, no state).
-fn key_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// One bit of a 64-bit filter for a key: equal keys set the same bit, so a key whose bit is
+/// not set yet is new on the line without comparing it with any other.
+fn filter_bit(key: &[u8]) -> u64 {
+    let (first, last) = match key {
+        [] => (0, 0),
+        [one] => (*one, *one),
+        [first, .., last] => (*first, *last),
+    };
+    let mid = key.get(key.len() / 2).copied().unwrap_or(0);
+    let h =
+        (key.len() as u32) ^ u32::from(first) << 8 ^ u32::from(last) << 16 ^ u32::from(mid) << 24;
+    1u64 << (h.wrapping_mul(0x9E37_79B9) >> 26)
 }
 
-/// The keys written on the line so far. Lines have a dozen keys or so: they fit the inline
-/// array, so the check allocates nothing.
+/// The keys every line starts with.
+const FIXED_KEYS: [&str; 7] = [
+    "timestamp",
+    "level",
+    STANDARD_LABEL_NAMES[0],
+    STANDARD_LABEL_NAMES[1],
+    STANDARD_LABEL_NAMES[2],
+    STANDARD_LABEL_NAMES[3],
+    "target",
+];
+
+/// The keys written on the line so far: the fixed ones, then the fields' as (start, length)
+/// of their JSON string contents in the line, so that comparing one with a new key needs no
+/// copy. A dozen or so keys per line fit the inline array: this allocates nothing.
 struct Keys {
-    inline: [u64; 24],
+    filter: u64,
+    inline: [(u32, u32); 24],
     len: usize,
-    more: Vec<u64>,
+    more: Vec<(u32, u32)>,
 }
 
 impl Keys {
-    fn new(fixed: &[u64]) -> Self {
-        let mut keys = Keys {
-            inline: [0; 24],
+    /// `fixed_filter`: the filter bits of [`FIXED_KEYS`].
+    fn new(fixed_filter: u64) -> Self {
+        Keys {
+            filter: fixed_filter,
+            inline: [(0, 0); 24],
             len: 0,
             more: Vec::new(),
-        };
-        for h in fixed {
-            keys.insert(*h);
         }
-        keys
     }
 
-    /// Adds `h`; `false` when it was already there.
-    fn insert(&mut self, h: u64) -> bool {
-        if self.inline[..self.len].contains(&h) || self.more.contains(&h) {
+    /// Whether `key` (JSON string contents, whose filter bit is `bit`) is already a key of
+    /// `line`.
+    fn contains(&self, line: &str, key: &str, bit: u64) -> bool {
+        if self.filter & bit == 0 {
             return false;
         }
+        let same = |&(start, len): &(u32, u32)| {
+            len as usize == key.len()
+                && line.as_bytes().get(start as usize..(start + len) as usize)
+                    == Some(key.as_bytes())
+        };
+        FIXED_KEYS.contains(&key)
+            || self.inline[..self.len].iter().any(same)
+            || self.more.iter().any(same)
+    }
+
+    /// Records that `line[start..start + len]` is a key, whose filter bit is `bit`.
+    fn add(&mut self, start: usize, len: usize, bit: u64) {
+        self.filter |= bit;
+        let entry = (start as u32, len as u32);
         if self.len < self.inline.len() {
-            self.inline[self.len] = h;
+            self.inline[self.len] = entry;
             self.len += 1;
         } else {
-            self.more.push(h);
+            self.more.push(entry);
         }
-        true
     }
 }
 
@@ -147,20 +179,58 @@ impl Keys {
 /// taken is written as `<prefix><key>` (`fields.` for the event's own fields, `span.` for
 /// span fields), then `<prefix><key>.2`, `.3`, …: nothing is dropped, and no key repeats.
 fn push_key(out: &mut String, keys: &mut Keys, prefix: &str, key: &str) {
-    out.push(',');
-    out.push('"');
-    if keys.insert(key_hash(key)) {
-        out.push_str(key);
-    } else {
+    out.push_str(",\"");
+    let start = out.len();
+    let mut bit = filter_bit(key.as_bytes());
+    if keys.contains(out, key, bit) {
         let mut renamed = format!("{prefix}{key}");
         let mut n = 1;
-        while !keys.insert(key_hash(&renamed)) {
+        loop {
+            bit = filter_bit(renamed.as_bytes());
+            if !keys.contains(out, &renamed, bit) {
+                break;
+            }
             n += 1;
             renamed = format!("{prefix}{key}.{n}");
         }
         out.push_str(&renamed);
+    } else {
+        out.push_str(key);
     }
+    keys.add(start, out.len() - start, bit);
     out.push_str("\":");
+}
+
+/// The index of the quote that closes the JSON string whose contents start at `i`.
+fn string_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes[j] == b'"' {
+            return Some(j);
+        }
+        i = j + 2; // an escape: skip the escaped character
+    }
+}
+
+/// The end (exclusive) of the array or object that opens at `i`.
+fn nested_end(bytes: &[u8], i: usize) -> usize {
+    let (mut depth, mut in_str, mut j) = (0usize, false, i);
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' if in_str => j += 1,
+            b'"' => in_str = !in_str,
+            b'{' | b'[' if !in_str => depth += 1,
+            b'}' | b']' if !in_str => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    bytes.len()
 }
 
 /// The top-level members of a JSON object's contents (the text between its braces, as
@@ -169,41 +239,25 @@ fn json_members(inner: &str) -> impl Iterator<Item = (&str, &str)> {
     let bytes = inner.as_bytes();
     let mut pos = 0;
     std::iter::from_fn(move || {
-        // Key: a string.
-        while pos < bytes.len() && bytes[pos] != b'"' {
-            pos += 1;
+        let open = pos + memchr::memchr(b'"', bytes.get(pos..)?)?;
+        let close = string_end(bytes, open + 1)?;
+        let colon = close + 1 + memchr::memchr(b':', bytes.get(close + 1..)?)?;
+        let mut value_start = colon + 1;
+        while bytes.get(value_start).is_some_and(u8::is_ascii_whitespace) {
+            value_start += 1;
         }
-        let key_start = pos + 1;
-        let mut i = key_start;
-        while i < bytes.len() && bytes[i] != b'"' {
-            i += if bytes[i] == b'\\' { 2 } else { 1 };
-        }
-        if i >= bytes.len() {
-            return None;
-        }
-        let key = &inner[key_start..i];
-        i += 1;
-        while i < bytes.len() && bytes[i] != b':' {
-            i += 1;
-        }
-        let value_start = i + 1;
-        // Value: up to the next comma outside strings, arrays and objects.
-        let (mut depth, mut in_str) = (0usize, false);
-        i = value_start;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' if in_str => i += 1,
-                b'"' => in_str = !in_str,
-                b'{' | b'[' if !in_str => depth += 1,
-                b'}' | b']' if !in_str => depth = depth.saturating_sub(1),
-                b',' if !in_str && depth == 0 => break,
-                _ => {}
+        let value_end = match bytes.get(value_start)? {
+            b'"' => string_end(bytes, value_start + 1)? + 1,
+            b'{' | b'[' => nested_end(bytes, value_start),
+            _ => {
+                memchr::memchr(b',', &bytes[value_start..]).map_or(bytes.len(), |n| value_start + n)
             }
-            i += 1;
-        }
-        let value = inner.get(value_start..i.min(bytes.len()))?;
-        pos = i + 1;
-        Some((key, value))
+        };
+        pos = value_end;
+        Some((
+            &inner[open + 1..close],
+            inner.get(value_start..value_end)?.trim_end(),
+        ))
     })
 }
 
@@ -270,7 +324,8 @@ impl Visit for JsonVisitor<'_> {
 #[derive(Clone, Debug)]
 pub struct JsonFormat {
     labels: String,
-    fixed_keys: [u64; 7],
+    /// The filter bits of [`FIXED_KEYS`].
+    fixed_filter: u64,
 }
 
 impl JsonFormat {
@@ -283,19 +338,11 @@ impl JsonFormat {
             out.push(':');
             push_json_str(&mut out, v);
         }
-        let fixed = |k| key_hash(k);
-        let [a, b, c, d] = labels.pairs().map(|(k, _)| fixed(k));
         JsonFormat {
             labels: out,
-            fixed_keys: [
-                fixed("timestamp"),
-                fixed("level"),
-                a,
-                b,
-                c,
-                d,
-                fixed("target"),
-            ],
+            fixed_filter: FIXED_KEYS
+                .iter()
+                .fold(0, |f, k| f | filter_bit(k.as_bytes())),
         }
     }
 }
@@ -321,7 +368,7 @@ where
         out.push_str(&self.labels);
         out.push_str(",\"target\":");
         push_json_str(&mut out, meta.target());
-        let mut keys = Keys::new(&self.fixed_keys);
+        let mut keys = Keys::new(self.fixed_filter);
         event.record(&mut JsonVisitor {
             out: &mut out,
             keys: &mut keys,
@@ -564,6 +611,26 @@ mod tests {
         assert_eq!(get("span.request_id.2"), "outer");
         assert_eq!(get("route"), "/a,b");
         assert_eq!(get("n"), 3);
+    }
+
+    #[test]
+    fn json_members_splits_at_top_level_commas_only() {
+        let inner = r#""a":"x,\"y\"","b\"c":12,"d":[1,{"e":","}],"f":true,"g":null,"h":-1.5e3"#;
+        let m: Vec<(&str, &str)> = json_members(inner).collect();
+        assert_eq!(
+            m,
+            [
+                ("a", r#""x,\"y\"""#),
+                ("b\\\"c", "12"),
+                ("d", r#"[1,{"e":","}]"#),
+                ("f", "true"),
+                ("g", "null"),
+                ("h", "-1.5e3"),
+            ]
+        );
+        assert_eq!(json_members("").count(), 0);
+        let spaced: Vec<_> = json_members(r#" "a" : 1 , "b" : "x" "#).collect();
+        assert_eq!(spaced, [("a", "1"), ("b", r#""x""#)]);
     }
 
     #[test]
