@@ -267,3 +267,33 @@ fn connections_that_send_no_headers_are_closed_on_both_listeners() {
         Some(200)
     );
 }
+
+#[test]
+fn a_request_in_progress_at_sigterm_is_answered_before_exit() {
+    let dir = TempDir::new("graceful");
+    let (mut proc, port, _) = start_audio(&dir, &[], None);
+    // 500 words: the handler takes about half a second.
+    let speech = vec!["word"; 500].join(" ");
+    let url = format!("http://127.0.0.1:{port}/api/audio/transcribe");
+    let call =
+        std::thread::spawn(move || http_post_json(&url, &serde_json::json!({ "speech": speech })));
+    let in_flight = eventually(Duration::from_secs(10), || {
+        let (_, text) = get(&format!("http://127.0.0.1:{port}/api/metrics"))?;
+        text.lines()
+            .any(|l| {
+                l.starts_with("http_server_active_requests{")
+                    && l.contains("http_request_method=\"POST\"")
+                    && l.ends_with(" 1")
+            })
+            .then_some(())
+    });
+    assert!(in_flight.is_some(), "the slow request never started");
+    proc.signal(libc::SIGTERM);
+    assert_eq!(
+        call.join().expect("caller thread"),
+        Some(200),
+        "the request in progress at SIGTERM was not answered"
+    );
+    let exit = proc.wait_exit(Duration::from_secs(30));
+    assert!(exit.is_some_and(|e| e.success()), "{exit:?}");
+}
