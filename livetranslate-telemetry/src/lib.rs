@@ -536,6 +536,14 @@ impl Telemetry {
         let main_addr = SocketAddr::new(s.bind_address, s.port.unwrap_or(default_port));
         let listeners = match s.management_port {
             None => vec![server::bind("main", main_addr, self.router(app)).await?],
+            Some(port) if port != 0 && port == main_addr.port() => {
+                return Err(ConfigError::Invalid {
+                    setting: "MANAGEMENT_PORT".to_owned(),
+                    value: port.to_string(),
+                    reason: "must differ from the main port".to_owned(),
+                }
+                .into())
+            }
             Some(port) => vec![
                 server::bind("main", main_addr, app.layer(self.http_layer())).await?,
                 server::bind(

@@ -307,3 +307,20 @@ fn bad_env_values_are_startup_errors_naming_the_variable() {
         assert!(err.contains(var), "error {err:?} does not name {var}");
     }
 }
+
+#[tokio::test]
+async fn a_management_port_equal_to_the_main_port_is_refused() {
+    let t = builder("audio", &[])
+        .management_port(45_999)
+        .build()
+        .expect("telemetry");
+    let err = t
+        .serve(Router::new(), 45_999)
+        .await
+        .expect_err("one port for both listeners")
+        .to_string();
+    assert!(
+        err.contains("MANAGEMENT_PORT") && err.contains("differ"),
+        "{err}"
+    );
+}
