@@ -150,7 +150,8 @@ async fn main() -> anyhow::Result<()> {
             let probe = probe_dir.join(".health-probe");
             async move {
                 tokio::fs::write(&probe, b"ok").await?;
-                tokio::fs::remove_file(&probe).await
+                tokio::fs::remove_file(&probe).await?;
+                Ok(())
             }
         }))
         .build()?;

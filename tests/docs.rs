@@ -26,3 +26,24 @@ fn readme_catalogue_matches_docs_metrics() {
         "README has catalogue rows docs/metrics.md lacks"
     );
 }
+
+/// The README's upstream health check is the tested `HealthCheck::http_get` (healthy only on
+/// a 2xx answer), not a request whose any answer counts as healthy.
+#[test]
+fn readme_upstream_health_check_requires_a_2xx_answer() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let section = readme
+        .split("### Health checks")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("README has a Health checks section");
+    assert!(
+        section.contains("HealthCheck::http_get(\"audio-service\""),
+        "the README's upstream check should use HealthCheck::http_get"
+    );
+    assert!(
+        !section.contains(".map(|_| ())"),
+        "an upstream check that maps any answer to Ok reports a 503 upstream as healthy"
+    );
+}

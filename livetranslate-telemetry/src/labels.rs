@@ -1,10 +1,28 @@
 //! The standard labels (`service`, `environment`, `version`, `cluster`) that every metric
-//! series and every log line carries.
-
-use crate::config::ConfigError;
+//! series and every log line carries. A leaf: it imports nothing of the crate.
 
 /// Names of the standard labels, in the order they are written.
 pub const STANDARD_LABEL_NAMES: [&str; 4] = ["service", "environment", "version", "cluster"];
+
+/// A standard label value that failed validation; its message names the label (or the
+/// environment variable it came from) and the value.
+///
+/// ```
+/// use livetranslate_telemetry::StandardLabels;
+/// let err = StandardLabels::new("audio", "prod\n", "1.0", "eu-1").unwrap_err();
+/// assert_eq!(err.setting, "environment");
+/// assert!(err.to_string().contains("control characters"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {setting}={value:?}: {reason}")]
+pub struct InvalidLabel {
+    /// The label or environment variable.
+    pub setting: String,
+    /// The rejected value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
 
 /// The four labels that identify where a metric or log line comes from.
 ///
@@ -33,7 +51,7 @@ impl StandardLabels {
         environment: &str,
         version: &str,
         cluster: &str,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, InvalidLabel> {
         for (name, value) in
             STANDARD_LABEL_NAMES
                 .iter()
@@ -61,7 +79,7 @@ impl StandardLabels {
 }
 
 /// Checks a standard label value; `source` names where it came from (a label or env var).
-pub(crate) fn validate_label_value(source: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_label_value(source: &str, value: &str) -> Result<(), InvalidLabel> {
     let reason = if value.is_empty() {
         Some("must not be empty")
     } else if value.chars().count() > 128 {
@@ -72,10 +90,10 @@ pub(crate) fn validate_label_value(source: &str, value: &str) -> Result<(), Conf
         None
     };
     match reason {
-        Some(reason) => Err(ConfigError::Invalid {
+        Some(reason) => Err(InvalidLabel {
             setting: source.to_owned(),
             value: value.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         }),
         None => Ok(()),
     }

@@ -4,7 +4,12 @@
 //!
 //! - `/api/metrics`: Prometheus text exposition (HTTP metrics named after the OpenTelemetry
 //!   HTTP semantic conventions, process metrics, build info, LiveTranslate domain metrics);
-//! - `/api/health`, `/api/health/live`, `/api/health/ready`: JSON health from background checks;
+//! - `/api/health`, `/api/health/live`, `/api/health/ready`, `/api/health/{group}`: JSON health
+//!   from background checks, readiness for Kubernetes (the application's own
+//!   [`Telemetry::set_ready`], and 503 from SIGTERM on while [`Telemetry::serve`] drains),
+//!   named [`health::HealthGroup`]s;
+//! - [`Telemetry::serve`]: `BIND_ADDRESS`, an optional management port for the telemetry
+//!   endpoints, a header-read timeout, a graceful SIGTERM drain;
 //! - JSON logs on stdout (and `LOG_FILE`) with a request id and an access-log line per request;
 //! - the standard labels `service`, `environment`, `version`, `cluster` on every series and line.
 //!
@@ -25,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod breaker;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
@@ -37,8 +43,13 @@ pub mod logging;
 pub mod loki;
 pub mod metrics;
 mod request_id;
+mod server;
 
-use std::net::SocketAddr;
+/// The axum this library is built with: depend on it through this re-export (or on the same
+/// version, see the README) so that your `Router` is the type [`Telemetry::router`] takes.
+pub use axum;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,16 +58,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-pub use config::{Config, ConfigError, LogFormat};
-pub use labels::{StandardLabels, STANDARD_LABEL_NAMES};
+pub use config::{Config, ConfigError, LogFormat, ServerConfig};
+pub use labels::{InvalidLabel, StandardLabels, STANDARD_LABEL_NAMES};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
+use breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use config::Defaults;
-use health::{Health, HealthCheck, HealthReport};
-use metrics::{
-    BreakerConfig, BreakerMetrics, CircuitBreaker, MetricError, Registry, Sessions,
-    TranslationQuality, WebSockets,
-};
+use health::{Health, HealthCheck, HealthGroup, HealthReport, InvalidHealthGroup};
+use metrics::{MetricError, Registry, Sessions, TranslationQuality, WebSockets};
 
 /// Everything that can go wrong setting telemetry up or serving.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +79,9 @@ pub enum Error {
     /// A metric could not be registered.
     #[error(transparent)]
     Metric(#[from] MetricError),
+    /// A health group refers to a check that does not exist, or has a bad name.
+    #[error(transparent)]
+    HealthGroup(#[from] InvalidHealthGroup),
     /// Health checks need a tokio runtime to run on.
     #[error("health checks need a tokio runtime: call build() inside one")]
     NoRuntime,
@@ -103,6 +115,7 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct TelemetryBuilder {
     defaults: Defaults,
     checks: Vec<HealthCheck>,
+    groups: Vec<HealthGroup>,
     install_logging: bool,
     env: EnvLookup,
 }
@@ -112,6 +125,7 @@ impl std::fmt::Debug for TelemetryBuilder {
         f.debug_struct("TelemetryBuilder")
             .field("defaults", &self.defaults)
             .field("checks", &self.checks)
+            .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
 }
@@ -141,7 +155,15 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Time between health check runs; `HEALTH_CHECK_INTERVAL` overrides it.
+    /// Adds a named health group, served on `/api/health/{name}` (see [`HealthGroup`]).
+    /// A group naming a check that is not registered is an error from
+    /// [`build`](Self::build).
+    pub fn health_group(mut self, group: HealthGroup) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// Time between health check runs (at least 0.1 s); `HEALTH_CHECK_INTERVAL` overrides it.
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.defaults.health_check_interval = interval;
         self
@@ -168,6 +190,81 @@ impl TelemetryBuilder {
     /// A JSON log file to append to; `LOG_FILE` overrides it.
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.defaults.log_file = Some(path.into());
+        self
+    }
+
+    /// The IP address [`serve`](Telemetry::serve) listens on (default `0.0.0.0`, every IPv4
+    /// interface); `BIND_ADDRESS` overrides it.
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .bind_address([127, 0, 0, 1].into())
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.bind_address.to_string(), "127.0.0.1");
+    /// ```
+    pub fn bind_address(mut self, address: IpAddr) -> Self {
+        self.defaults.bind_address = address;
+        self
+    }
+
+    /// Serves `/api/metrics` and `/api/health*` on a separate listener on this port (at
+    /// the management bind address) and not on the main port, so that they need not be
+    /// public; `MANAGEMENT_PORT` overrides it, `MANAGEMENT_BIND_ADDRESS` sets the address
+    /// (default: the main bind address).
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .management_port(9102) // Prometheus and the probes use :9102; the app is on PORT alone
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.management_port, Some(9102));
+    /// ```
+    pub fn management_port(mut self, port: u16) -> Self {
+        self.defaults.management_port = Some(port);
+        self
+    }
+
+    /// How long a connection may take to send a request's headers, and sit idle between
+    /// requests, before it is closed (default 30 s, at least 0.1 s);
+    /// `HTTP_HEADER_READ_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .header_read_timeout(Duration::from_secs(10))
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.header_read_timeout, Duration::from_secs(10));
+    /// ```
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.defaults.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long [`serve`](Telemetry::serve) keeps serving after SIGTERM, with
+    /// `/api/health/ready` answering 503, before it stops accepting connections (default 0;
+    /// under Kubernetes, a little more than the readiness probe's `periodSeconds` ×
+    /// `failureThreshold`); `SHUTDOWN_DRAIN_PERIOD` overrides it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false)
+    /// #     .env_lookup(|_| None)
+    /// .shutdown_drain_period(Duration::from_secs(15)) // readiness probe: every 5 s, 2 failures
+    /// .shutdown_timeout(Duration::from_secs(20))
+    /// # .build().unwrap();
+    /// # assert_eq!(telemetry.config().server.drain_period, Duration::from_secs(15));
+    /// ```
+    pub fn shutdown_drain_period(mut self, period: Duration) -> Self {
+        self.defaults.drain_period = period;
+        self
+    }
+
+    /// How long [`serve`](Telemetry::serve) then waits for requests in progress before it
+    /// closes their connections (default 30 s); `SHUTDOWN_TIMEOUT` overrides it.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.defaults.shutdown_timeout = timeout;
         self
     }
 
@@ -210,7 +307,8 @@ impl TelemetryBuilder {
         } else {
             None
         };
-        let health = Health::new(config.labels.clone(), self.checks, &registry)?;
+        let groups = health::resolve_groups(self.groups, &self.checks)?;
+        let health = Health::new(config.labels.clone(), self.checks, groups, &registry)?;
         #[cfg(feature = "loki")]
         let loki = match loki::LokiSettings::from_env(&self.env)? {
             Some(settings) => {
@@ -291,6 +389,7 @@ impl Telemetry {
         TelemetryBuilder {
             defaults: Defaults::new(service.as_ref()),
             checks: Vec::new(),
+            groups: Vec::new(),
             install_logging: true,
             env: Box::new(|var| std::env::var(var).ok()),
         }
@@ -358,6 +457,33 @@ impl Telemetry {
         self.0.health.report()
     }
 
+    /// Marks the application ready (the default) or not: while not ready,
+    /// `/api/health/ready` answers 503 (`"reason": "application"`), so that a load balancer
+    /// or a Kubernetes readiness probe sends no traffic, e.g. while caches warm up or a model
+    /// loads. Liveness and `/api/health` are not affected.
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+    /// telemetry.set_ready(false); // before serve(): warming up
+    /// assert!(!telemetry.is_ready());
+    /// telemetry.set_ready(true);
+    /// assert!(telemetry.is_ready());
+    /// ```
+    pub fn set_ready(&self, ready: bool) {
+        self.0.health.set_ready(ready);
+    }
+
+    /// Whether `/api/health/ready` answers 200 now: the application is ready, no shutdown
+    /// has begun, and every critical check passes.
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
+    /// assert!(telemetry.is_ready()); // no checks, not marked otherwise
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.0.health.readiness().is_ok()
+    }
+
     /// Every metric in the Prometheus text format (what `/api/metrics` serves).
     pub fn render_metrics(&self) -> String {
         self.0.registry.render()
@@ -395,23 +521,40 @@ impl Telemetry {
         app.merge(self.routes()).layer(self.http_layer())
     }
 
-    /// Serves `app` (through [`router`](Self::router)) on `0.0.0.0:$PORT` (or `default_port`)
-    /// until SIGINT or SIGTERM, then flushes the logs.
+    /// Serves `app` (through [`router`](Self::router)) on `$BIND_ADDRESS:$PORT` (default
+    /// `0.0.0.0` and `default_port`) until SIGINT or SIGTERM, then flushes the logs.
+    ///
+    /// With `MANAGEMENT_PORT` (or [`TelemetryBuilder::management_port`]) set,
+    /// `/api/metrics` and `/api/health*` are served on that port only and `app` alone on the
+    /// main one. Connections that do not send a request's headers within
+    /// `HTTP_HEADER_READ_TIMEOUT` are closed. On SIGTERM `/api/health/ready` answers 503 at
+    /// once while everything keeps being served for `SHUTDOWN_DRAIN_PERIOD`; then the
+    /// listeners close and requests in progress get `SHUTDOWN_TIMEOUT` to finish (SIGINT
+    /// skips the drain; a second signal cuts it short).
     pub async fn serve(&self, app: Router, default_port: u16) -> Result<(), Error> {
-        let port = match std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
-            Some(p) => config::parse_port("PORT", &p)?,
-            None => default_port,
+        let s = &self.0.config.server;
+        let main_addr = SocketAddr::new(s.bind_address, s.port.unwrap_or(default_port));
+        let listeners = match s.management_port {
+            None => vec![server::bind("main", main_addr, self.router(app)).await?],
+            Some(port) if port != 0 && port == main_addr.port() => {
+                return Err(ConfigError::Invalid {
+                    setting: "MANAGEMENT_PORT".to_owned(),
+                    value: port.to_string(),
+                    reason: "must differ from the main port".to_owned(),
+                }
+                .into())
+            }
+            Some(port) => vec![
+                server::bind("main", main_addr, app.layer(self.http_layer())).await?,
+                server::bind(
+                    "management",
+                    SocketAddr::new(s.management_bind_address, port),
+                    self.router(Router::new()),
+                )
+                .await?,
+            ],
         };
-        let addr = SocketAddr::from(([0, 0, 0, 0], port));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
-        let labels = self.labels();
-        tracing::info!(%addr, service = %labels.service, version = %labels.version, "listening");
-        axum::serve(listener, self.router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(Error::Serve)?;
+        server::serve(listeners, s, self.0.health.clone()).await?;
         tracing::info!("shut down");
         if !self.drain_loki(Duration::from_secs(5)).await {
             tracing::warn!("log lines still queued for Loki at exit were not shipped");

@@ -22,7 +22,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat};
-use crate::labels::StandardLabels;
+use crate::labels::{StandardLabels, STANDARD_LABEL_NAMES};
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +100,182 @@ pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     );
 }
 
+/// One bit of a 64-bit filter for a key: equal keys set the same bit, so a key whose bit is
+/// not set yet is new on the line without comparing it with any other.
+fn filter_bit(key: &[u8]) -> u64 {
+    let (first, last) = match key {
+        [] => (0, 0),
+        [one] => (*one, *one),
+        [first, .., last] => (*first, *last),
+    };
+    let mid = key.get(key.len() / 2).copied().unwrap_or(0);
+    let h =
+        (key.len() as u32) ^ u32::from(first) << 8 ^ u32::from(last) << 16 ^ u32::from(mid) << 24;
+    1u64 << (h.wrapping_mul(0x9E37_79B9) >> 26)
+}
+
+/// The keys every line starts with.
+const FIXED_KEYS: [&str; 7] = [
+    "timestamp",
+    "level",
+    STANDARD_LABEL_NAMES[0],
+    STANDARD_LABEL_NAMES[1],
+    STANDARD_LABEL_NAMES[2],
+    STANDARD_LABEL_NAMES[3],
+    "target",
+];
+
+/// The keys written on the line so far: the fixed ones, then the fields' as (start, length)
+/// of their JSON string contents in the line, so that comparing one with a new key needs no
+/// copy. A dozen or so keys per line fit the inline array: this allocates nothing.
+struct Keys {
+    filter: u64,
+    inline: [(u32, u32); 24],
+    len: usize,
+    more: Vec<(u32, u32)>,
+}
+
+impl Keys {
+    /// `fixed_filter`: the filter bits of [`FIXED_KEYS`].
+    fn new(fixed_filter: u64) -> Self {
+        Keys {
+            filter: fixed_filter,
+            inline: [(0, 0); 24],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    /// Whether `key` (JSON string contents, whose filter bit is `bit`) is already a key of
+    /// `line`.
+    fn contains(&self, line: &str, key: &str, bit: u64) -> bool {
+        if self.filter & bit == 0 {
+            return false;
+        }
+        let same = |&(start, len): &(u32, u32)| {
+            len as usize == key.len()
+                && line.as_bytes().get(start as usize..(start + len) as usize)
+                    == Some(key.as_bytes())
+        };
+        FIXED_KEYS.contains(&key)
+            || self.inline[..self.len].iter().any(same)
+            || self.more.iter().any(same)
+    }
+
+    /// Records that `line[start..start + len]` is a key, whose filter bit is `bit`.
+    fn add(&mut self, start: usize, len: usize, bit: u64) {
+        self.filter |= bit;
+        let entry = (start as u32, len as u32);
+        if self.len < self.inline.len() {
+            self.inline[self.len] = entry;
+            self.len += 1;
+        } else {
+            self.more.push(entry);
+        }
+    }
+}
+
+/// Writes `,"key":` where `key` (JSON string contents) is new on the line. A key already
+/// taken is written as `<prefix><key>` (`fields.` for the event's own fields, `span.` for
+/// span fields), then `<prefix><key>.2`, `.3`, …: nothing is dropped, and no key repeats.
+fn push_key(out: &mut String, keys: &mut Keys, prefix: &str, key: &str) {
+    out.push_str(",\"");
+    let start = out.len();
+    let mut bit = filter_bit(key.as_bytes());
+    if keys.contains(out, key, bit) {
+        let mut renamed = format!("{prefix}{key}");
+        let mut n = 1;
+        loop {
+            bit = filter_bit(renamed.as_bytes());
+            if !keys.contains(out, &renamed, bit) {
+                break;
+            }
+            n += 1;
+            renamed = format!("{prefix}{key}.{n}");
+        }
+        out.push_str(&renamed);
+    } else {
+        out.push_str(key);
+    }
+    keys.add(start, out.len() - start, bit);
+    out.push_str("\":");
+}
+
+/// The index of the quote that closes the JSON string whose contents start at `i`.
+fn string_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes[j] == b'"' {
+            return Some(j);
+        }
+        i = j + 2; // an escape: skip the escaped character
+    }
+}
+
+/// The end (exclusive) of the array or object that opens at `i`.
+fn nested_end(bytes: &[u8], i: usize) -> usize {
+    let (mut depth, mut in_str, mut j) = (0usize, false, i);
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' if in_str => j += 1,
+            b'"' => in_str = !in_str,
+            b'{' | b'[' if !in_str => depth += 1,
+            b'}' | b']' if !in_str => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    bytes.len()
+}
+
+/// The top-level members of a JSON object's contents (the text between its braces, as
+/// serde_json writes it): `(key contents, value text)` pairs.
+fn json_members(inner: &str) -> impl Iterator<Item = (&str, &str)> {
+    let bytes = inner.as_bytes();
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let open = pos + memchr::memchr(b'"', bytes.get(pos..)?)?;
+        let close = string_end(bytes, open + 1)?;
+        let colon = close + 1 + memchr::memchr(b':', bytes.get(close + 1..)?)?;
+        let mut value_start = colon + 1;
+        while bytes.get(value_start).is_some_and(u8::is_ascii_whitespace) {
+            value_start += 1;
+        }
+        let value_end = match bytes.get(value_start)? {
+            b'"' => string_end(bytes, value_start + 1)? + 1,
+            b'{' | b'[' => nested_end(bytes, value_start),
+            _ => {
+                memchr::memchr(b',', &bytes[value_start..]).map_or(bytes.len(), |n| value_start + n)
+            }
+        };
+        pos = value_end;
+        Some((
+            &inner[open + 1..close],
+            inner.get(value_start..value_end)?.trim_end(),
+        ))
+    })
+}
+
 struct JsonVisitor<'a> {
     out: &'a mut String,
+    keys: &'a mut Keys,
 }
 
 impl JsonVisitor<'_> {
     fn key(&mut self, field: &Field) {
-        self.out.push(',');
-        push_json_str(self.out, field.name());
-        self.out.push(':');
+        let name = field.name();
+        if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            push_key(self.out, self.keys, "fields.", name);
+        } else {
+            let mut escaped = String::new();
+            escape_json(&mut escaped, name);
+            push_key(self.out, self.keys, "fields.", &escaped);
+        }
     }
 }
 
@@ -148,10 +315,17 @@ impl Visit for JsonVisitor<'_> {
 }
 
 /// The JSON event format: `timestamp`, `level`, the standard labels, `target`, the event's
-/// fields (`message` among them), then the fields of every enclosing span, outermost first.
+/// fields (`message` among them), then the fields of every enclosing span, innermost first.
+///
+/// Every key appears once per line, so strict JSON parsers accept every line. The first
+/// writer of a key keeps it, in the order above; a later field with a taken name is kept
+/// under `fields.<name>` (an event field) or `span.<name>` (a span field), with `.2`, `.3`, …
+/// appended if that is taken too.
 #[derive(Clone, Debug)]
 pub struct JsonFormat {
     labels: String,
+    /// The filter bits of [`FIXED_KEYS`].
+    fixed_filter: u64,
 }
 
 impl JsonFormat {
@@ -164,7 +338,12 @@ impl JsonFormat {
             out.push(':');
             push_json_str(&mut out, v);
         }
-        JsonFormat { labels: out }
+        JsonFormat {
+            labels: out,
+            fixed_filter: FIXED_KEYS
+                .iter()
+                .fold(0, |f, k| f | filter_bit(k.as_bytes())),
+        }
     }
 }
 
@@ -189,16 +368,20 @@ where
         out.push_str(&self.labels);
         out.push_str(",\"target\":");
         push_json_str(&mut out, meta.target());
-        event.record(&mut JsonVisitor { out: &mut out });
+        let mut keys = Keys::new(self.fixed_filter);
+        event.record(&mut JsonVisitor {
+            out: &mut out,
+            keys: &mut keys,
+        });
         if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
+            for span in scope {
                 let ext = span.extensions();
                 if let Some(fields) = ext.get::<FormattedFields<N>>() {
                     let s = fields.fields.trim();
                     if let Some(inner) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        if !inner.is_empty() {
-                            out.push(',');
-                            out.push_str(inner);
+                        for (key, value) in json_members(inner) {
+                            push_key(&mut out, &mut keys, "span.", key);
+                            out.push_str(value);
                         }
                     }
                 }
@@ -350,6 +533,104 @@ mod tests {
             UNIX_EPOCH + std::time::Duration::from_secs(951_782_400),
         ); // leap day
         assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line's top-level keys and values, checked to be valid JSON.
+    fn members(line: &str) -> Vec<(String, serde_json::Value)> {
+        let parsed: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+        let inner = &line.trim()[1..line.trim().len() - 1];
+        let out: Vec<(String, serde_json::Value)> = json_members(inner)
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).expect("value")))
+            .collect();
+        assert_eq!(
+            out.len(),
+            parsed.as_object().map_or(0, |o| o.len()),
+            "{line}"
+        );
+        out
+    }
+
+    #[test]
+    fn every_key_is_written_once_and_no_field_is_lost() {
+        let labels = StandardLabels::new("audio", "test", "1.0.0", "local").expect("labels");
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(json_layer(&labels, move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = tracing::info_span!("request", request_id = "outer", route = "/a,b");
+            let _o = outer.enter();
+            let inner = tracing::info_span!("session", request_id = "inner", n = 3);
+            let _i = inner.enter();
+            tracing::warn!(
+                message = "explicit",
+                service = "imposter",
+                request_id = "event",
+                level = 7,
+                "formatted"
+            );
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let line = text.lines().next().expect("one line");
+        let m = members(line);
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "duplicate keys in {line}");
+        let get = |k: &str| {
+            m.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {k} in {line}"))
+        };
+        assert_eq!(get("service"), "audio");
+        assert_eq!(get("fields.service"), "imposter");
+        assert_eq!(get("level"), "WARN");
+        assert_eq!(get("fields.level"), 7);
+        let messages = [get("message"), get("fields.message")];
+        assert!(messages.contains(&"explicit".into()) && messages.contains(&"formatted".into()));
+        assert_eq!(get("request_id"), "event", "the event's own field wins");
+        assert_eq!(get("span.request_id"), "inner", "then the innermost span");
+        assert_eq!(get("span.request_id.2"), "outer");
+        assert_eq!(get("route"), "/a,b");
+        assert_eq!(get("n"), 3);
+    }
+
+    #[test]
+    fn json_members_splits_at_top_level_commas_only() {
+        let inner = r#""a":"x,\"y\"","b\"c":12,"d":[1,{"e":","}],"f":true,"g":null,"h":-1.5e3"#;
+        let m: Vec<(&str, &str)> = json_members(inner).collect();
+        assert_eq!(
+            m,
+            [
+                ("a", r#""x,\"y\"""#),
+                ("b\\\"c", "12"),
+                ("d", r#"[1,{"e":","}]"#),
+                ("f", "true"),
+                ("g", "null"),
+                ("h", "-1.5e3"),
+            ]
+        );
+        assert_eq!(json_members("").count(), 0);
+        let spaced: Vec<_> = json_members(r#" "a" : 1 , "b" : "x" "#).collect();
+        assert_eq!(spaced, [("a", "1"), ("b", r#""x""#)]);
     }
 
     #[test]

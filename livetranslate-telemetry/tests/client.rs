@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use common::{builder, send, value};
 use http::Request;
+use livetranslate_telemetry::breaker::{BreakerConfig, BreakerState};
 use livetranslate_telemetry::client::{ErrorKind, UpstreamError};
-use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState};
 
 /// An upstream answering the status in `status`, recording the headers it received.
 async fn upstream(status: Arc<AtomicU16>, seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {
@@ -230,4 +230,96 @@ async fn request_id_and_traceparent_follow_the_request_to_the_upstream() {
         .expect("upstream was called");
     assert_eq!(headers["x-request-id"], "trace-me-42");
     assert_eq!(headers["traceparent"], traceparent);
+}
+
+/// An upstream that accepts connections and never answers.
+async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (format!("http://{addr}/slow"), task)
+}
+
+#[tokio::test]
+async fn cancelled_call_leaves_no_request_in_flight() {
+    let (url, _server) = silent_upstream().await;
+    let t = builder("orchestration", &[]).build().expect("telemetry");
+    let up = t
+        .upstream("audio", BreakerConfig::default())
+        .expect("upstream");
+    let client = reqwest::Client::new();
+    let active = || {
+        value(
+            &t.render_metrics(),
+            "http_client_active_requests",
+            &["upstream=\"audio\""],
+        )
+    };
+    assert_eq!(active(), Some(0.0));
+
+    // A caller-side timeout drops the `send` future while the call is in flight.
+    let mut call = Box::pin(up.send(client.get(&url)));
+    let timed_out = tokio::time::timeout(Duration::from_millis(200), call.as_mut()).await;
+    assert!(timed_out.is_err(), "the silent upstream must not answer");
+    assert_eq!(active(), Some(1.0), "counted while in flight");
+    drop(call);
+    assert_eq!(active(), Some(0.0), "a dropped call is no longer in flight");
+
+    // An aborted task, the other way a handler's work is cancelled.
+    let task = tokio::spawn({
+        let (up, client, url) = (up.clone(), client.clone(), url.clone());
+        async move { up.send(client.get(&url)).await.map(|_| ()) }
+    });
+    for _ in 0..100 {
+        if active() == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(active(), Some(1.0));
+    task.abort();
+    assert!(task.await.expect_err("aborted").is_cancelled());
+    assert_eq!(active(), Some(0.0));
+    // The breaker saw neither a success nor a failure.
+    assert_eq!(up.breaker().state(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn http_get_check_is_unhealthy_on_a_non_2xx_answer() {
+    use livetranslate_telemetry::health::HealthCheck;
+    let status = Arc::new(AtomicU16::new(503));
+    let url = upstream(status.clone(), Arc::default()).await;
+    let client = reqwest::Client::new();
+    let t = builder("orchestration", &[("HEALTH_CHECK_INTERVAL", "0.1")])
+        .health_check(HealthCheck::http_get("audio-service", &client, &url))
+        .build()
+        .expect("telemetry");
+    let check = |t: &livetranslate_telemetry::Telemetry| t.health().checks["audio-service"].clone();
+    let wait = |want: &'static str| {
+        let t = t.clone();
+        async move {
+            for _ in 0..200 {
+                if check(&t).status.as_str() == want {
+                    return check(&t);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("never {want}: {:?}", check(&t));
+        }
+    };
+    // The upstream answers, but 503: that is down.
+    let report = wait("unhealthy").await;
+    let message = report.message.unwrap_or_default();
+    assert!(message.contains("503"), "{message}");
+    status.store(200, Ordering::SeqCst);
+    wait("healthy").await;
+    status.store(404, Ordering::SeqCst);
+    wait("unhealthy").await;
 }

@@ -290,6 +290,11 @@ async fn request_id_is_echoed_or_generated() {
 fn bad_env_values_are_startup_errors_naming_the_variable() {
     for (var, value) in [
         ("HEALTH_CHECK_INTERVAL", "banana"),
+        ("HEALTH_CHECK_INTERVAL", "1e-12"),
+        ("BIND_ADDRESS", "localhost"),
+        ("MANAGEMENT_PORT", "http"),
+        ("HTTP_HEADER_READ_TIMEOUT", "0"),
+        ("SHUTDOWN_DRAIN_PERIOD", "forever"),
         ("PROMETHEUS_METRICS_ENABLED", "perhaps"),
         ("LOG_FORMAT", "yaml"),
         ("ENVIRONMENT", "bad\u{7}value"),
@@ -301,4 +306,21 @@ fn bad_env_values_are_startup_errors_naming_the_variable() {
             .to_string();
         assert!(err.contains(var), "error {err:?} does not name {var}");
     }
+}
+
+#[tokio::test]
+async fn a_management_port_equal_to_the_main_port_is_refused() {
+    let t = builder("audio", &[])
+        .management_port(45_999)
+        .build()
+        .expect("telemetry");
+    let err = t
+        .serve(Router::new(), 45_999)
+        .await
+        .expect_err("one port for both listeners")
+        .to_string();
+    assert!(
+        err.contains("MANAGEMENT_PORT") && err.contains("differ"),
+        "{err}"
+    );
 }

@@ -76,9 +76,16 @@ fn target_dir() -> PathBuf {
 /// stale binary would test old code).
 fn cargo_build(args: &[&str]) {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
+    // The profile of this test binary (`cargo test --release` runs release examples).
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
     let status = Command::new(cargo)
         .arg("build")
         .arg("--quiet")
+        .args(profile)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
@@ -170,14 +177,15 @@ pub fn http_post_json(url: &str, body: &serde_json::Value) -> Option<u16> {
     })
 }
 
-/// Starts an example service on a free port with extra env vars; waits until it is live.
-pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Proc, u16) {
+/// Starts an example service on a free port (`PORT`) with extra env vars and its stdout
+/// going to `stdout`; does not wait for it.
+pub fn spawn_example(name: &str, env: &[(&str, &str)], stdout: Stdio) -> (Proc, u16) {
     let port = free_port();
     let mut cmd = Command::new(example(name));
     cmd.env("PORT", port.to_string())
         .env_remove("LOG_FILE")
         .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -187,11 +195,112 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Proc, u16) {
         child,
         name: name.to_owned(),
     };
+    (proc, port)
+}
+
+/// Starts an example service on a free port with extra env vars; waits until it is live.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Proc, u16) {
+    let (proc, port) = spawn_example(name, env, Stdio::null());
     wait_http(
         &format!("http://127.0.0.1:{port}/api/health/live"),
         Duration::from_secs(30),
     );
     (proc, port)
+}
+
+impl Proc {
+    /// Sends `signal` (`libc::SIGTERM`, …) to the process.
+    pub fn signal(&self, signal: i32) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) with a pid this test started and has not reaped.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Waits (bounded) until the process exits: its status, `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The process's resident set size in KiB (`VmRSS` in `/proc/<pid>/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+}
+
+/// Parses JSON like a strict consumer does: an object with a repeated key is an error (serde_json
+/// alone keeps the last value silently).
+pub fn parse_json_strict(text: &str) -> Result<serde_json::Value, String> {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    struct Strict(Value);
+    struct StrictVisitor;
+
+    impl<'de> Visitor<'de> for StrictVisitor {
+        type Value = Strict;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Strict, E> {
+            Ok(Strict(Value::Bool(v)))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Strict, E> {
+            Ok(Strict(Value::String(v.to_owned())))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Strict, E> {
+            Ok(Strict(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Strict(v)) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(Strict(Value::Array(out)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some((k, Strict(v))) = map.next_entry::<String, Strict>()? {
+                if out.contains_key(&k) {
+                    return Err(A::Error::custom(format!("duplicate key {k:?}")));
+                }
+                out.insert(k, v);
+            }
+            Ok(Strict(Value::Object(out)))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StrictVisitor)
+        }
+    }
+
+    serde_json::from_str::<Strict>(text)
+        .map(|s| s.0)
+        .map_err(|e| e.to_string())
 }
 
 /// A blocking HTTP GET of a loopback URL, bounded by 10 s: status and body.

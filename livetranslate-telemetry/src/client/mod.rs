@@ -15,12 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::breaker::{BreakerConfig, BreakerOpen, CircuitBreaker};
 use crate::context::RequestContext;
 use crate::http::metrics::FxHasher;
-use crate::metrics::{
-    BreakerConfig, BreakerOpen, CircuitBreaker, Family, Gauge, Histogram, MetricError, Registry,
-    LATENCY_BUCKETS,
-};
+use crate::metrics::{Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS};
 
 /// The client metric families of one registry.
 #[derive(Debug, Clone)]
@@ -126,6 +124,24 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// Counts one call in `http_client_active_requests` for as long as it lives, so a call whose
+/// future is dropped mid-flight (a timeout around `send`, a cancelled handler, an aborted
+/// task) is not left counted.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 fn method_label(m: &reqwest::Method) -> &'static str {
     crate::http::route::METHODS[crate::http::route::method_index(m)]
 }
@@ -195,11 +211,11 @@ impl Upstream {
         }
         let method = method_label(req.method());
         let permit = self.0.breaker.try_acquire()?;
-        self.0.active.inc();
+        let in_flight = InFlight::enter(&self.0.active);
         let start = Instant::now();
         let result = client.execute(req).await;
         let secs = start.elapsed().as_secs_f64();
-        self.0.active.dec();
+        drop(in_flight);
         match result {
             Ok(res) => {
                 let status = res.status();
@@ -222,6 +238,35 @@ impl Upstream {
                 })
             }
         }
+    }
+}
+
+impl crate::health::HealthCheck {
+    /// A check that GETs `url` with `client` and is healthy only on a 2xx answer: an
+    /// upstream answering 503 is down, whatever it says in the body; no answer (connection
+    /// refused, the client's or the check's timeout) is unhealthy too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use livetranslate_telemetry::health::HealthCheck;
+    /// let client = reqwest::Client::new();
+    /// let check = HealthCheck::http_get("audio-service", &client, "http://audio:5001/api/health/live")
+    ///     .timeout(Duration::from_secs(2));
+    /// ```
+    pub fn http_get(name: impl Into<String>, client: &reqwest::Client, url: &str) -> Self {
+        let (client, url) = (client.clone(), url.to_owned());
+        crate::health::HealthCheck::new(name, move || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let res = client.get(&url).send().await?;
+                let status = res.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("GET {url} answered {status}").into())
+                }
+            }
+        })
     }
 }
 

@@ -1,6 +1,5 @@
 //! A health check: an async closure with a name, a timeout and a criticality.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,10 +33,27 @@ impl HealthStatus {
     }
 }
 
+/// The error a check closure returns: any error converts into it with `?` (as do `String`
+/// and `&str`, with `.into()`).
+///
+/// ```
+/// use livetranslate_telemetry::health::CheckError;
+/// fn parse(s: &str) -> Result<(), CheckError> {
+///     let n: u32 = s.parse()?;
+///     if n == 0 {
+///         return Err("zero workers".into());
+///     }
+///     Ok(())
+/// }
+/// assert!(parse("4").is_ok() && parse("0").is_err() && parse("x").is_err());
+/// ```
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What one run of a check found.
 ///
-/// A check closure may return a `CheckOutcome`, a [`HealthStatus`], or any
-/// `Result<(), E: Display>` (`Ok` is healthy, `Err` unhealthy with the error as message).
+/// A check closure returns a `CheckOutcome`, a [`HealthStatus`], or a
+/// `Result<(), CheckError>` (`Ok` is healthy; `Err` is unhealthy, with the error and its
+/// causes as the message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOutcome {
     /// The status.
@@ -81,11 +97,26 @@ impl From<HealthStatus> for CheckOutcome {
     }
 }
 
-impl<E: Display> From<Result<(), E>> for CheckOutcome {
-    fn from(r: Result<(), E>) -> Self {
+/// One `Result` type only, so that `|| async { Ok(()) }` needs no annotation: the compiler
+/// infers the error type from this single impl.
+impl From<Result<(), CheckError>> for CheckOutcome {
+    fn from(r: Result<(), CheckError>) -> Self {
         match r {
             Ok(()) => CheckOutcome::healthy(),
-            Err(e) => CheckOutcome::unhealthy(e.to_string()),
+            Err(e) => {
+                // The causes too: "error sending request" alone does not say why.
+                let mut message = e.to_string();
+                let mut source = e.source();
+                while let Some(cause) = source {
+                    let text = cause.to_string();
+                    if !message.contains(&text) {
+                        message.push_str(": ");
+                        message.push_str(&text);
+                    }
+                    source = cause.source();
+                }
+                CheckOutcome::unhealthy(message)
+            }
         }
     }
 }
@@ -103,7 +134,8 @@ pub(crate) type CheckFn =
 /// use std::time::Duration;
 /// use livetranslate_telemetry::health::HealthCheck;
 /// let check = HealthCheck::new("disk", || async {
-///     std::fs::metadata("/").map(|_| ()).map_err(|e| e.to_string())
+///     std::fs::metadata("/")?; // any error converts with `?`
+///     Ok(())
 /// })
 /// .timeout(Duration::from_secs(2))
 /// .critical(false);
@@ -128,7 +160,24 @@ impl std::fmt::Debug for HealthCheck {
 }
 
 impl HealthCheck {
-    /// A critical check with a 5 s timeout.
+    /// A critical check with a 5 s timeout. The closure returns (a future of) a
+    /// `Result<(), CheckError>`, a [`CheckOutcome`] or a [`HealthStatus`]; the error type of
+    /// `Ok(())` needs no annotation:
+    ///
+    /// ```
+    /// use livetranslate_telemetry::health::{CheckOutcome, HealthCheck, HealthStatus};
+    /// let always = HealthCheck::new("always", || async { Ok(()) });
+    /// let parsed = HealthCheck::new("config", || async {
+    ///     let n: u32 = "42".parse()?;
+    ///     if n > 100 {
+    ///         return Err(format!("{n} is too many").into());
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let queue = HealthCheck::new("queue", || async { CheckOutcome::degraded("backlog 900") });
+    /// let cache = HealthCheck::new("cache", || async { HealthStatus::Healthy });
+    /// # let _ = (always, parsed, queue, cache);
+    /// ```
     pub fn new<F, Fut, O>(name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

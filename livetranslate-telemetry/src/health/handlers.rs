@@ -1,20 +1,22 @@
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
+use serde_json::json;
 
-use super::runner::Health;
+use super::runner::{Health, NotReady};
 use super::HealthStatus;
 
-/// `/api/health`, `/api/health/live` and `/api/health/ready`.
+/// `/api/health`, `/api/health/live`, `/api/health/ready` and `/api/health/{group}`.
 pub(crate) fn routes(health: Arc<Health>) -> Router {
     Router::new()
         .route("/api/health", get(health_handler))
         .route("/api/health/live", get(live_handler))
         .route("/api/health/ready", get(ready_handler))
+        .route("/api/health/{group}", get(group_handler))
         .with_state(health)
 }
 
@@ -29,28 +31,35 @@ async fn health_handler(State(health): State<Arc<Health>>) -> impl IntoResponse 
 }
 
 async fn live_handler() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "alive" }))
+    Json(json!({ "status": "alive" }))
 }
 
-async fn ready_handler(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    let report = health.report();
-    let failing: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|(_, c)| {
-            c.critical && !matches!(c.status, HealthStatus::Healthy | HealthStatus::Degraded)
-        })
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if failing.is_empty() {
-        (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready" })),
+async fn ready_handler(State(health): State<Arc<Health>>) -> Response {
+    let body = match health.readiness() {
+        Ok(()) => return (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Err(NotReady::ShuttingDown) => json!({ "status": "not_ready", "reason": "shutting_down" }),
+        Err(NotReady::Application) => json!({ "status": "not_ready", "reason": "application" }),
+        Err(NotReady::FailingChecks(failing)) => {
+            json!({ "status": "not_ready", "reason": "failing_checks", "failing": failing })
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+async fn group_handler(State(health): State<Arc<Health>>, Path(name): Path<String>) -> Response {
+    match health.group(&name) {
+        Some((group, status, checks)) => {
+            let body = if group.show_details {
+                json!({ "status": status, "group": group.name, "checks": checks })
+            } else {
+                json!({ "status": status })
+            };
+            (group.status_code(status), Json(body)).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such health group", "group": name })),
         )
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "not_ready", "failing": failing })),
-        )
+            .into_response(),
     }
 }

@@ -1,12 +1,14 @@
 //! Runs every check on its own background task and keeps the latest result, so the
 //! endpoints answer at once whatever the checks are doing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
 use super::check::{CheckOutcome, HealthCheck, HealthStatus};
+use super::group::{HealthGroup, InvalidHealthGroup};
 use crate::labels::StandardLabels;
 use crate::metrics::{read, write, Counter, Family, Gauge, MetricError, Registry};
 
@@ -72,12 +74,52 @@ const STATUSES: [HealthStatus; 4] = [
     HealthStatus::Pending,
 ];
 
+/// A group with its members (indices into the checks).
+pub(crate) struct ResolvedGroup {
+    pub(crate) group: HealthGroup,
+    members: Vec<usize>,
+}
+
+/// Checks every group against the registered checks; group names must be unique.
+pub(crate) fn resolve_groups(
+    groups: Vec<HealthGroup>,
+    checks: &[HealthCheck],
+) -> Result<Vec<ResolvedGroup>, InvalidHealthGroup> {
+    let names: Vec<&str> = checks.iter().map(HealthCheck::name).collect();
+    let mut out: Vec<ResolvedGroup> = Vec::with_capacity(groups.len());
+    for group in groups {
+        if out.iter().any(|g| g.group.name == group.name) {
+            return Err(InvalidHealthGroup {
+                group: group.name,
+                reason: "two groups have this name".to_owned(),
+            });
+        }
+        let members = group.resolve(&names)?;
+        out.push(ResolvedGroup { group, members });
+    }
+    Ok(out)
+}
+
+/// Why `/api/health/ready` answers 503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NotReady {
+    /// A shutdown has begun (SIGTERM): the load balancer should stop sending requests.
+    ShuttingDown,
+    /// The application said so with `Telemetry::set_ready(false)`.
+    Application,
+    /// These critical checks fail.
+    FailingChecks(Vec<String>),
+}
+
 /// Shared state of the health system.
 pub(crate) struct Health {
     labels: StandardLabels,
     started: Instant,
     slots: Vec<CheckSlot>,
     overall: [Gauge; 3],
+    groups: Vec<ResolvedGroup>,
+    app_ready: AtomicBool,
+    shutting_down: AtomicBool,
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -90,6 +132,7 @@ impl Health {
     pub(crate) fn new(
         labels: StandardLabels,
         checks: Vec<HealthCheck>,
+        groups: Vec<ResolvedGroup>,
         registry: &Registry,
     ) -> Result<Arc<Self>, MetricError> {
         let status_family: Family<Gauge> = registry.gauge(
@@ -148,6 +191,9 @@ impl Health {
             started: Instant::now(),
             slots,
             overall,
+            groups,
+            app_ready: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
         });
         health.update_overall();
         Ok(health)
@@ -173,7 +219,7 @@ impl Health {
             let mut r = write(&slot.report);
             if r.status != outcome.status {
                 if failed {
-                    tracing::warn!(check = %slot.check.name, message = outcome.message.as_deref().unwrap_or(""), "health check failing");
+                    tracing::warn!(check = %slot.check.name, reason = outcome.message.as_deref().unwrap_or(""), "health check failing");
                 } else {
                     tracing::info!(check = %slot.check.name, status = outcome.status.as_str(), "health check status changed");
                 }
@@ -194,9 +240,11 @@ impl Health {
         self.update_overall();
     }
 
-    fn overall_status(&self) -> HealthStatus {
+    /// The status of `slots` together: unhealthy when a critical one fails, degraded when
+    /// any other is not healthy, else healthy.
+    fn aggregate<'a>(slots: impl Iterator<Item = &'a CheckSlot>) -> HealthStatus {
         let mut status = HealthStatus::Healthy;
-        for slot in &self.slots {
+        for slot in slots {
             match (read(&slot.report).status, slot.check.critical) {
                 (HealthStatus::Unhealthy, true) => return HealthStatus::Unhealthy,
                 (HealthStatus::Healthy, _) => {}
@@ -204,6 +252,67 @@ impl Health {
             }
         }
         status
+    }
+
+    fn overall_status(&self) -> HealthStatus {
+        Self::aggregate(self.slots.iter())
+    }
+
+    /// The group called `name`: its definition, status and members' reports.
+    pub(crate) fn group(
+        &self,
+        name: &str,
+    ) -> Option<(
+        &HealthGroup,
+        HealthStatus,
+        std::collections::BTreeMap<String, CheckReport>,
+    )> {
+        let g = self.groups.iter().find(|g| g.group.name == name)?;
+        let members = || g.members.iter().map(|&i| &self.slots[i]);
+        let status = Self::aggregate(members());
+        let checks = members()
+            .map(|s| (s.check.name.clone(), read(&s.report).clone()))
+            .collect();
+        Some((&g.group, status, checks))
+    }
+
+    /// Marks the application ready or not (`Telemetry::set_ready`).
+    pub(crate) fn set_ready(&self, ready: bool) {
+        if self.app_ready.swap(ready, Ordering::AcqRel) != ready {
+            tracing::info!(ready, "readiness set by the application");
+        }
+    }
+
+    /// From now on `/api/health/ready` answers 503 (a shutdown has begun).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Whether the service should receive traffic, and if not, why.
+    pub(crate) fn readiness(&self) -> Result<(), NotReady> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(NotReady::ShuttingDown);
+        }
+        if !self.app_ready.load(Ordering::Acquire) {
+            return Err(NotReady::Application);
+        }
+        let failing: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.check.critical
+                    && !matches!(
+                        read(&s.report).status,
+                        HealthStatus::Healthy | HealthStatus::Degraded
+                    )
+            })
+            .map(|s| s.check.name.clone())
+            .collect();
+        if failing.is_empty() {
+            Ok(())
+        } else {
+            Err(NotReady::FailingChecks(failing))
+        }
     }
 
     fn update_overall(&self) {

@@ -12,9 +12,7 @@ pub(crate) mod process;
 mod registry;
 pub(crate) mod sharded;
 
-pub(crate) use domain::BreakerMetrics;
 pub use domain::{
-    BreakerConfig, BreakerOpen, BreakerPermit, BreakerState, CallError, CircuitBreaker,
     ConnectionLimitReached, SessionGuard, Sessions, TranslationQuality, WebSocketGuard, WebSockets,
 };
 pub use primitives::{
