@@ -70,7 +70,7 @@ thread_local! {
 }
 
 /// wyrand: a fast, well-distributed 64-bit generator (not for secrets).
-fn next_random() -> u64 {
+pub(crate) fn next_random() -> u64 {
     RNG.with(|state| {
         let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
         state.set(s);

@@ -1,10 +1,17 @@
-//! Per-thread shards for the hottest metrics (the HTTP middleware's). Each thread owns one
-//! shard and updates it with plain loads and stores, no lock-prefixed instructions; a scrape
-//! sums the shards. Threads past the fifteenth share the last shard and update it atomically.
+//! Per-thread shards for the hottest metrics (the HTTP middleware's and the facade's
+//! histograms). Each thread owns one shard and updates it with plain loads and stores, no
+//! lock-prefixed instructions; a scrape sums the shards. Threads past the fifteenth share the
+//! last shard and update it atomically.
+//!
+//! A histogram can also keep the latest exemplar of each bucket (a trace id, the value and
+//! when it was observed) per shard, behind a sequence lock: the owning thread writes it with
+//! plain stores, a scrape retries a slot that changed while it read it.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use super::encode::Exemplar;
 use super::HistogramSnapshot;
 
 /// Number of shards; the last one is shared by every thread beyond the others.
@@ -52,17 +59,110 @@ fn add_f64(cell: &AtomicU64, v: f64, exclusive: bool) {
     }
 }
 
+/// The process's clock origin for exemplar timestamps: a monotonic instant and the wall-clock
+/// time it corresponds to, so that the request path stores an `Instant` difference and only
+/// a scrape turns it into Unix time.
+fn clock_origin() -> &'static (Instant, f64) {
+    static ORIGIN: OnceLock<(Instant, f64)> = OnceLock::new();
+    ORIGIN.get_or_init(|| {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        (Instant::now(), unix)
+    })
+}
+
+/// Nanoseconds from the clock origin to `at` (at least 1: 0 marks an empty slot).
+#[inline]
+pub(crate) fn exemplar_time(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(clock_origin().0).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+}
+
+/// The latest exemplar of one bucket in one shard.
+#[derive(Debug, Default)]
+struct ExemplarSlot {
+    /// Odd while a write is in progress.
+    seq: AtomicU64,
+    trace_hi: AtomicU64,
+    trace_lo: AtomicU64,
+    value: AtomicU64,
+    /// [`exemplar_time`] of the observation; 0: no exemplar yet.
+    at: AtomicU64,
+}
+
+impl ExemplarSlot {
+    #[inline]
+    fn write_fields(&self, trace_id: u128, value: f64, at: u64) {
+        self.trace_hi
+            .store((trace_id >> 64) as u64, Ordering::Relaxed);
+        self.trace_lo.store(trace_id as u64, Ordering::Relaxed);
+        self.value.store(value.to_bits(), Ordering::Relaxed);
+        self.at.store(at, Ordering::Relaxed);
+    }
+
+    /// Stores an exemplar; `exclusive`: only this thread ever writes the slot.
+    #[inline]
+    fn store(&self, trace_id: u128, value: f64, at: u64, exclusive: bool) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if exclusive {
+            self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        } else if seq & 1 == 1
+            || self
+                .seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            // Another thread of the shared shard is writing it: keep theirs.
+            return;
+        }
+        // The odd sequence is visible before any field changes.
+        fence(Ordering::Release);
+        self.write_fields(trace_id, value, at);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy: (trace id, value, time), or `None` when empty (or, in the unlikely
+    /// case, when writers kept changing it).
+    fn load(&self) -> Option<(u128, f64, u64)> {
+        for _ in 0..64 {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let hi = self.trace_hi.load(Ordering::Relaxed);
+            let lo = self.trace_lo.load(Ordering::Relaxed);
+            let value = f64::from_bits(self.value.load(Ordering::Relaxed));
+            let at = self.at.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return (at != 0).then_some(((u128::from(hi) << 64) | u128::from(lo), value, at));
+            }
+        }
+        None
+    }
+}
+
 #[derive(Debug)]
 struct HistShard {
     /// Per-bucket counts; the last slot is `+Inf`.
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
+    /// One per bucket, when the histogram keeps exemplars.
+    exemplars: Box<[ExemplarSlot]>,
 }
 
 /// A histogram with per-thread shards.
 #[derive(Debug)]
 pub(crate) struct ShardedHistogram {
     bounds: &'static [f64],
+    exemplars: bool,
     shards: [OnceLock<HistShard>; SHARDS],
 }
 
@@ -71,24 +171,99 @@ impl ShardedHistogram {
     pub(crate) fn new(bounds: &'static [f64]) -> Self {
         ShardedHistogram {
             bounds,
+            exemplars: false,
             shards: std::array::from_fn(|_| OnceLock::new()),
         }
+    }
+
+    /// A histogram over `bounds` that keeps the latest exemplar of each bucket.
+    pub(crate) fn with_exemplars(bounds: &'static [f64]) -> Self {
+        ShardedHistogram {
+            exemplars: true,
+            ..Self::new(bounds)
+        }
+    }
+
+    #[inline]
+    fn shard(&self, i: usize) -> &HistShard {
+        self.shards[i].get_or_init(|| HistShard {
+            counts: (0..=self.bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            exemplars: if self.exemplars {
+                (0..=self.bounds.len())
+                    .map(|_| ExemplarSlot::default())
+                    .collect()
+            } else {
+                Box::default()
+            },
+        })
     }
 
     /// Records one observation (NaN is ignored).
     #[inline]
     pub(crate) fn observe(&self, v: f64) {
+        self.observe_n(v, 1);
+    }
+
+    /// Records `n` observations of the same value (NaN is ignored).
+    #[inline]
+    pub(crate) fn observe_n(&self, v: f64, n: u64) {
         if v.is_nan() {
             return;
         }
         let (i, exclusive) = shard();
-        let shard = self.shards[i].get_or_init(|| HistShard {
-            counts: (0..=self.bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0),
-        });
+        let shard = self.shard(i);
+        let bucket = self.bounds.partition_point(|&b| b < v);
+        add_u64(&shard.counts[bucket], n, exclusive);
+        add_f64(&shard.sum, v * n as f64, exclusive);
+    }
+
+    /// Records one observation and makes it its bucket's exemplar (`trace_id` 0: none; at:
+    /// see [`exemplar_time`]). Histograms made without exemplars just record it.
+    #[inline]
+    pub(crate) fn observe_with_exemplar(&self, v: f64, trace_id: u128, at: u64) {
+        if v.is_nan() {
+            return;
+        }
+        let (i, exclusive) = shard();
+        let shard = self.shard(i);
         let bucket = self.bounds.partition_point(|&b| b < v);
         add_u64(&shard.counts[bucket], 1, exclusive);
         add_f64(&shard.sum, v, exclusive);
+        if trace_id != 0 {
+            if let Some(slot) = shard.exemplars.get(bucket) {
+                slot.store(trace_id, v, at, exclusive);
+            }
+        }
+    }
+
+    /// The latest exemplar of each bucket over all shards (the last entry is `+Inf`'s);
+    /// empty when the histogram keeps none.
+    pub(crate) fn exemplars(&self) -> Vec<Option<Exemplar>> {
+        if !self.exemplars {
+            return Vec::new();
+        }
+        let mut latest: Vec<Option<(u128, f64, u64)>> = vec![None; self.bounds.len() + 1];
+        for shard in self.shards.iter().filter_map(OnceLock::get) {
+            for (best, slot) in latest.iter_mut().zip(shard.exemplars.iter()) {
+                if let Some(e) = slot.load() {
+                    if best.is_none_or(|b| e.2 > b.2) {
+                        *best = Some(e);
+                    }
+                }
+            }
+        }
+        let unix = clock_origin().1;
+        latest
+            .into_iter()
+            .map(|e| {
+                e.map(|(trace_id, value, at)| Exemplar {
+                    trace_id,
+                    value,
+                    timestamp: unix + at as f64 / 1e9,
+                })
+            })
+            .collect()
     }
 
     /// The bucket bounds.
