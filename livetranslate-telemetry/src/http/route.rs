@@ -13,7 +13,15 @@ use http::{Method, Request};
 /// The `http_route` value of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// The library's own endpoints, not counted in the HTTP metrics unless asked for.
+/// The library's own endpoints (route patterns as [`HttpLayer::exclude_route`] takes them),
+/// not counted in the HTTP metrics unless
+/// [`count_own_endpoints`](super::HttpLayer::count_own_endpoints) asks for them.
+///
+/// [`HttpLayer::exclude_route`]: super::HttpLayer::exclude_route
+///
+/// ```
+/// assert!(livetranslate_telemetry::http::OWN_ROUTES.contains(&"/api/metrics"));
+/// ```
 pub const OWN_ROUTES: [&str; 3] = ["/api/metrics", "/api/health", "/api/health/*"];
 
 /// Maps a route template to the `http_route` value to count it under.

@@ -31,6 +31,11 @@ pub enum Format {
 
 impl Format {
     /// The `Content-Type` header value of a response in this format.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::metrics::encode::Format;
+    /// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    /// ```
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Text => CONTENT_TYPE,
@@ -83,6 +88,12 @@ pub fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
 }
 
 /// The family name OpenMetrics uses for a metric: counters lose their `_total` suffix.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::encode::openmetrics_family_name;
+/// assert_eq!(openmetrics_family_name("jobs_total", "counter"), "jobs");
+/// assert_eq!(openmetrics_family_name("jobs_total", "gauge"), "jobs_total");
+/// ```
 pub fn openmetrics_family_name<'a>(name: &'a str, kind: &str) -> &'a str {
     if kind == "counter" {
         name.strip_suffix("_total").unwrap_or(name)
@@ -140,6 +151,14 @@ pub fn write_family_header(
 }
 
 /// Writes the end of an exposition (`# EOF` in OpenMetrics, nothing in the text format).
+///
+/// ```
+/// use livetranslate_telemetry::metrics::encode::{write_end, Format};
+/// let mut out = String::new();
+/// write_end(&mut out, Format::Text);
+/// write_end(&mut out, Format::OpenMetrics);
+/// assert_eq!(out, "# EOF\n");
+/// ```
 pub fn write_end(out: &mut String, format: Format) {
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
@@ -210,6 +229,12 @@ pub struct Exemplar {
 
 impl Exemplar {
     /// The trace id as 32 lowercase hex digits, as in a `traceparent` header.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::encode::Exemplar;
+    /// let e = Exemplar { trace_id: 1, value: 0.5, timestamp: 0.0 };
+    /// assert_eq!(e.trace_id_hex(), "00000000000000000000000000000001");
+    /// ```
     pub fn trace_id_hex(&self) -> String {
         format!("{:032x}", self.trace_id)
     }
@@ -235,6 +260,16 @@ pub fn write_histogram(
 /// Writes the `_bucket`, `_sum` and `_count` lines of one histogram series, with an exemplar
 /// after each bucket that has one (`exemplars[i]` belongs to bucket `i`, the last to `+Inf`;
 /// pass `&[]` for none). Exemplars are OpenMetrics only: leave them out for the text format.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::{encode::{write_histogram_with_exemplars, Exemplar}, Histogram};
+/// let h = Histogram::new(&[1.0]);
+/// h.observe(0.5);
+/// let e = Exemplar { trace_id: 0xab, value: 0.5, timestamp: 1.0 };
+/// let mut out = String::new();
+/// write_histogram_with_exemplars(&mut out, "d", &[], &h.snapshot(), h.bounds(), &[Some(e), None]);
+/// assert!(out.starts_with("d_bucket{le=\"1\"} 1 # {trace_id=\"000000000000000000000000000000ab\"} 0.5 1.000\n"));
+/// ```
 pub fn write_histogram_with_exemplars(
     out: &mut String,
     name: &str,

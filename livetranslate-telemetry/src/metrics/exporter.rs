@@ -92,8 +92,14 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// Gzips `body` (fastest level: a scrape-sized exposition shrinks about tenfold at a fraction
-/// of the cost of the default level).
+/// Gzips `body` (fastest level: a scrape-sized exposition shrinks more than tenfold at a
+/// fraction of the cost of the default level).
+///
+/// ```
+/// let body = "up 1\n".repeat(100);
+/// let zipped = livetranslate_telemetry::metrics::exporter::gzip(body.as_bytes()).unwrap();
+/// assert!(zipped.starts_with(&[0x1f, 0x8b]) && zipped.len() < body.len());
+/// ```
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 8 + 64), Compression::fast());
     enc.write_all(body)?;

@@ -50,6 +50,10 @@ use crate::labels::STANDARD_LABEL_NAMES;
 use crate::names::{is_reserved_label_name, sanitize_label_name, sanitize_metric_name};
 
 /// The most series one facade family keeps (further label sets are dropped and counted).
+///
+/// ```
+/// assert_eq!(livetranslate_telemetry::metrics::DEFAULT_SERIES_LIMIT, 10_000);
+/// ```
 pub const DEFAULT_SERIES_LIMIT: usize = 10_000;
 
 /// `# HELP` of a family nobody described.
@@ -77,6 +81,11 @@ pub enum Matcher {
 
 impl Matcher {
     /// Whether `name` matches.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::metrics::Matcher;
+    /// assert!(Matcher::Suffix("_bytes".into()).matches("payload_bytes"));
+    /// ```
     pub fn matches(&self, name: &str) -> bool {
         match self {
             Matcher::Full(m) => name == m,
@@ -106,6 +115,12 @@ impl fmt::Display for Matcher {
 }
 
 /// What can go wrong setting up or installing the facade recorder.
+///
+/// ```
+/// use livetranslate_telemetry::metrics::{MetricsRecorder, RecorderError, Registry};
+/// let err = MetricsRecorder::builder(&Registry::new(&[])).buckets(&[]).build().unwrap_err();
+/// assert!(matches!(err, RecorderError::Metric(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecorderError {
     /// A bucket list is bad ([`MetricError::InvalidBuckets`]), or the recorder's own
@@ -146,24 +161,47 @@ pub struct MetricsRecorderBuilder {
 impl MetricsRecorderBuilder {
     /// The buckets of every facade histogram no [`buckets_for`](Self::buckets_for) rule
     /// matches (default [`LATENCY_BUCKETS`]).
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).buckets(&[0.1, 1.0]).build().unwrap();
+    /// ```
     pub fn buckets(mut self, bounds: &[f64]) -> Self {
         self.default_buckets = bounds.to_vec();
         self
     }
 
     /// The buckets of the facade histograms whose name `matcher` matches.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{Matcher, MetricsRecorder, Registry};
+    /// let recorder = MetricsRecorder::builder(&Registry::new(&[]))
+    ///     .buckets_for(Matcher::Full("payload_bytes".into()), &[1e3, 1e6])
+    ///     .build()
+    ///     .unwrap();
+    /// ```
     pub fn buckets_for(mut self, matcher: Matcher, bounds: &[f64]) -> Self {
         self.rules.push((matcher, bounds.to_vec()));
         self
     }
 
     /// The most series one facade family keeps (default [`DEFAULT_SERIES_LIMIT`]).
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).series_limit(500).build().unwrap();
+    /// ```
     pub fn series_limit(mut self, limit: usize) -> Self {
         self.series_limit = limit;
         self
     }
 
     /// The recorder; a bad bucket list is a [`MetricError::InvalidBuckets`] naming it.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// assert!(MetricsRecorder::builder(&Registry::new(&[])).buckets(&[2.0, 1.0]).build().is_err());
+    /// ```
     pub fn build(self) -> Result<MetricsRecorder, RecorderError> {
         check_buckets("facade histograms (default)", &self.default_buckets)?;
         for (m, b) in &self.rules {
@@ -235,6 +273,11 @@ impl fmt::Debug for MetricsRecorder {
 
 impl MetricsRecorder {
     /// Starts configuring a recorder that records into `registry`.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).build().unwrap();
+    /// ```
     pub fn builder(registry: &Registry) -> MetricsRecorderBuilder {
         MetricsRecorderBuilder {
             registry: registry.clone(),
@@ -251,6 +294,15 @@ impl MetricsRecorder {
     /// from any `Telemetry` built with the recorder installed) points the forwarder at its
     /// recorder, so the facade feeds the most recently built one. If something else filled
     /// the slot first, this fails with [`RecorderError::AlreadyInstalled`] and changes nothing.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// let registry = Registry::new(&[("service", "doc")]);
+    /// let recorder = MetricsRecorder::builder(&registry).build().unwrap();
+    /// recorder.install().unwrap();
+    /// metrics::counter!("doc_events_total").increment(1);
+    /// assert!(registry.render().contains("doc_events_total{service=\"doc\"} 1"));
+    /// ```
     pub fn install(&self) -> Result<(), RecorderError> {
         let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
         if !*installed {
@@ -265,6 +317,12 @@ impl MetricsRecorder {
     }
 
     /// Whether this recorder is the one the global facade forwards to now.
+    ///
+    /// ```
+    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).build().unwrap();
+    /// assert!(!recorder.is_installed());
+    /// ```
     pub fn is_installed(&self) -> bool {
         std::ptr::eq(ACTIVE.load(Ordering::Acquire), Arc::as_ptr(&self.0))
     }

@@ -124,6 +124,19 @@ pub trait Collect: Send + Sync + 'static {
     /// Appends this collector's families to `out` in `format`. The default writes the text
     /// format with [`encode`](Self::encode) and, for OpenMetrics, converts it
     /// ([`encode::text_to_openmetrics`]); override it to write units or exemplars.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::metrics::{encode::Format, Collect};
+    /// struct Up;
+    /// impl Collect for Up {
+    ///     fn encode(&self, labels: &str, out: &mut String) {
+    ///         out.push_str(&format!("# TYPE up_total counter\nup_total{{{labels}}} 1\n"));
+    ///     }
+    /// }
+    /// let mut out = String::new();
+    /// Up.encode_as(Format::OpenMetrics, "", &mut out);
+    /// assert_eq!(out, "# TYPE up counter\nup_total{} 1\n");
+    /// ```
     fn encode_as(&self, format: Format, const_labels: &str, out: &mut String) {
         match format {
             Format::Text => self.encode(const_labels, out),
@@ -534,6 +547,13 @@ impl Registry {
     }
 
     /// Appends every family to `out` in `format`, with the format's ending.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::metrics::{encode::Format, Registry};
+    /// let mut out = String::new();
+    /// Registry::new(&[]).render_into_as(Format::OpenMetrics, &mut out);
+    /// assert_eq!(out, "# EOF\n");
+    /// ```
     pub fn render_into_as(&self, format: Format, out: &mut String) {
         let entries = read(&self.0.entries);
         for entry in entries.values() {
