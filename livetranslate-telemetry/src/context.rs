@@ -7,7 +7,7 @@
 
 use http::{HeaderMap, HeaderValue};
 
-use crate::request_id::{next_random, REQUEST_ID_HEADER};
+use crate::request_id::{next_random, write_hex, REQUEST_ID_HEADER};
 
 /// The W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
@@ -79,14 +79,10 @@ pub fn new_traceparent() -> (u128, HeaderValue) {
     // All-zero ids are invalid; the odds are nil, the guard is free.
     let trace_id = trace_id.max(1);
     let span_id = next_random().max(1);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
-    for i in 0..32 {
-        buf[3 + i] = HEX[((trace_id >> (124 - 4 * i)) & 0xf) as usize];
-    }
-    for i in 0..16 {
-        buf[36 + i] = HEX[((span_id >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    write_hex(&mut buf[3..19], (trace_id >> 64) as u64);
+    write_hex(&mut buf[19..35], trace_id as u64);
+    write_hex(&mut buf[36..52], span_id);
     // Hex digits and dashes are always a valid header value.
     let header = HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static(""));
     (trace_id, header)

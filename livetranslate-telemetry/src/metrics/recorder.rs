@@ -543,7 +543,23 @@ type CacheMap = HashMap<(u64, u64, u8), (Key, Slot), BuildHasherDefault<FxHasher
 
 thread_local! {
     /// (store id, key hash, kind) → the key and its series: the lock-free common path.
-    static CACHE: RefCell<CacheMap> = RefCell::new(HashMap::default());
+    static CACHE: RefCell<CacheMap> =
+        const { RefCell::new(HashMap::with_hasher(BuildHasherDefault::new())) };
+}
+
+/// `cached == key`, without comparing bytes when both share their strings (a key written
+/// with literals, as most are, and its cached clone do).
+#[inline]
+fn same_key(cached: &Key, key: &Key) -> bool {
+    if cached.get_hash() != key.get_hash() {
+        return false;
+    }
+    let (name_a, name_b) = (cached.name(), key.name());
+    let (labels_a, labels_b) = (cached.labels().as_slice(), key.labels().as_slice());
+    if std::ptr::eq(name_a, name_b) && std::ptr::eq(labels_a, labels_b) {
+        return true;
+    }
+    cached == key
 }
 
 #[derive(Default)]
@@ -580,7 +596,7 @@ impl Store {
         let hit = CACHE.with(|c| {
             let c = c.borrow();
             match c.get(&k) {
-                Some((cached, slot)) if cached == key => Some(make(slot)),
+                Some((cached, slot)) if same_key(cached, key) => Some(make(slot)),
                 _ => None,
             }
         });
