@@ -16,7 +16,7 @@ use axum::{Extension, Json, Router};
 use livetranslate_telemetry::client::UpstreamError;
 use livetranslate_telemetry::context::RequestContext;
 use livetranslate_telemetry::health::HealthCheck;
-use livetranslate_telemetry::metrics::{BreakerConfig, WebSocketGuard};
+use livetranslate_telemetry::registry::{BreakerConfig, WebSocketGuard};
 use livetranslate_telemetry::{RequestId, Telemetry};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
-use livetranslate_telemetry::metrics::BreakerConfig;
+use livetranslate_telemetry::registry::BreakerConfig;
 use livetranslate_telemetry::Telemetry;
 
 fn calls(c: &mut Criterion) {

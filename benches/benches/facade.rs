@@ -6,7 +6,7 @@
 //! `cargo bench -p livetranslate-benches --bench facade`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use livetranslate_telemetry::metrics::{MetricsRecorder, Registry, LATENCY_BUCKETS};
+use livetranslate_telemetry::registry::{MetricsRecorder, Registry, LATENCY_BUCKETS};
 use livetranslate_telemetry::Telemetry;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 

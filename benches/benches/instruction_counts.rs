@@ -52,12 +52,12 @@ fn run_facade_variant(variant: &str, n: u64) {
         ("version", "1.0.0"),
         ("cluster", "eu-1"),
     ];
-    let registry = livetranslate_telemetry::metrics::Registry::new(&LABELS);
-    let ours = livetranslate_telemetry::metrics::MetricsRecorder::builder(&registry)
+    let registry = livetranslate_telemetry::registry::Registry::new(&LABELS);
+    let ours = livetranslate_telemetry::registry::MetricsRecorder::builder(&registry)
         .build()
         .expect("recorder");
     let mut b = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(livetranslate_telemetry::metrics::LATENCY_BUCKETS)
+        .set_buckets(livetranslate_telemetry::registry::LATENCY_BUCKETS)
         .expect("buckets");
     for (k, v) in LABELS {
         b = b.add_global_label(k, v);

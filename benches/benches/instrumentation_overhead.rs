@@ -9,7 +9,7 @@ use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use http_body_util::BodyExt;
-use livetranslate_telemetry::metrics::{encode::Format, exporter};
+use livetranslate_telemetry::registry::{encode::Format, exporter};
 use livetranslate_telemetry::Telemetry;
 use tower::ServiceExt;
 

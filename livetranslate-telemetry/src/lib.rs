@@ -35,8 +35,8 @@ mod labels;
 pub mod logging;
 #[cfg(feature = "loki")]
 pub mod loki;
-pub mod metrics;
 pub mod names;
+pub mod registry;
 mod request_id;
 
 use std::net::SocketAddr;
@@ -53,7 +53,7 @@ pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
 use config::Defaults;
 use health::{Health, HealthCheck, HealthReport};
-use metrics::{
+use registry::{
     BreakerConfig, BreakerMetrics, CircuitBreaker, Matcher, MetricError, MetricsRecorder,
     RecorderError, Registry, Sessions, TranslationQuality, WebSockets,
 };
@@ -231,7 +231,7 @@ impl TelemetryBuilder {
     }
 
     /// Bucket bounds of the `metrics` facade's histograms (default
-    /// [`LATENCY_BUCKETS`](metrics::LATENCY_BUCKETS)); a bad list is an error from `build()`.
+    /// [`LATENCY_BUCKETS`](registry::LATENCY_BUCKETS)); a bad list is an error from `build()`.
     ///
     /// ```
     /// let telemetry = livetranslate_telemetry::Telemetry::builder("audio")
@@ -250,7 +250,7 @@ impl TelemetryBuilder {
     /// match wins over a prefix, a prefix over a suffix).
     ///
     /// ```
-    /// use livetranslate_telemetry::{metrics::Matcher, Telemetry};
+    /// use livetranslate_telemetry::{registry::Matcher, Telemetry};
     /// let telemetry = Telemetry::builder("audio")
     ///     .install_logging(false)
     ///     .install_recorder(false)
@@ -264,7 +264,7 @@ impl TelemetryBuilder {
     }
 
     /// Bucket bounds of `http_server_request_duration_seconds` (default
-    /// [`LATENCY_BUCKETS`](metrics::LATENCY_BUCKETS)); a bad list is an error from `build()`.
+    /// [`LATENCY_BUCKETS`](registry::LATENCY_BUCKETS)); a bad list is an error from `build()`.
     ///
     /// ```
     /// let telemetry = livetranslate_telemetry::Telemetry::builder("audio")
@@ -296,7 +296,10 @@ impl TelemetryBuilder {
             return Err(Error::NoRuntime);
         }
         let registry = Registry::new(&config.labels.pairs());
-        registry.register_collector(metrics::process::NAMES, metrics::process::ProcessCollector)?;
+        registry.register_collector(
+            registry::process::NAMES,
+            registry::process::ProcessCollector,
+        )?;
         registry
             .gauge(
                 "livetranslate_build_info",
@@ -492,11 +495,11 @@ impl Telemetry {
     /// `Accept` asks for it).
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::encode::Format;
+    /// use livetranslate_telemetry::registry::encode::Format;
     /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).install_recorder(false).build().unwrap();
     /// assert!(telemetry.render_metrics_as(Format::OpenMetrics).ends_with("# EOF\n"));
     /// ```
-    pub fn render_metrics_as(&self, format: metrics::encode::Format) -> String {
+    pub fn render_metrics_as(&self, format: registry::encode::Format) -> String {
         self.0.registry.render_as(format)
     }
 
@@ -510,7 +513,7 @@ impl Telemetry {
                 "/api/metrics",
                 get(move |headers: axum::http::HeaderMap| {
                     let registry = registry.clone();
-                    async move { metrics::exporter::respond(&registry, &headers) }
+                    async move { registry::exporter::respond(&registry, &headers) }
                 }),
             );
         }

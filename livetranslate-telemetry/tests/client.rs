@@ -13,7 +13,7 @@ use axum::Router;
 use common::{builder, send, value};
 use http::Request;
 use livetranslate_telemetry::client::{ErrorKind, UpstreamError};
-use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState};
+use livetranslate_telemetry::registry::{BreakerConfig, BreakerState};
 
 /// An upstream answering the status in `status`, recording the headers it received.
 async fn upstream(status: Arc<AtomicU16>, seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {

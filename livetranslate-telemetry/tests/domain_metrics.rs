@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{builder, value};
-use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState, MetricError};
+use livetranslate_telemetry::registry::{BreakerConfig, BreakerState, MetricError};
 
 #[test]
 fn websocket_guard_counts_connections_and_enforces_the_limit() {

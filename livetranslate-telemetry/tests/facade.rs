@@ -4,8 +4,8 @@
 mod common;
 
 use common::{builder, samples, value};
-use livetranslate_telemetry::metrics::encode::Format;
-use livetranslate_telemetry::metrics::{Matcher, MetricError, MetricsRecorder, Registry};
+use livetranslate_telemetry::registry::encode::Format;
+use livetranslate_telemetry::registry::{Matcher, MetricError, MetricsRecorder, Registry};
 use livetranslate_telemetry::{Error, Telemetry};
 
 /// A dependency of the service: it knows the `metrics` crate and nothing of this library.
@@ -327,7 +327,7 @@ fn histogram_buckets_by_name_prefix_suffix_and_default() {
     with(&t, || metrics::histogram!("bkt2_seconds").record(0.5));
     assert_eq!(
         samples(&t.render_metrics(), "bkt2_seconds_bucket").len(),
-        livetranslate_telemetry::metrics::LATENCY_BUCKETS.len() + 1
+        livetranslate_telemetry::registry::LATENCY_BUCKETS.len() + 1
     );
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{builder, value};
-use livetranslate_telemetry::metrics::RecorderError;
+use livetranslate_telemetry::registry::RecorderError;
 use livetranslate_telemetry::Error;
 
 #[test]

@@ -12,8 +12,8 @@ use common::{builder, send};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use livetranslate_telemetry::context::RequestContext;
-use livetranslate_telemetry::metrics::encode::Format;
-use livetranslate_telemetry::metrics::{Collect, Registry};
+use livetranslate_telemetry::registry::encode::Format;
+use livetranslate_telemetry::registry::{Collect, Registry};
 use tower::ServiceExt;
 
 /// What Prometheus 2.x sends.

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::context::RequestContext;
 use crate::http::metrics::FxHasher;
-use crate::metrics::{
+use crate::registry::{
     BreakerConfig, BreakerOpen, CircuitBreaker, Family, Gauge, Histogram, MetricError, Registry,
     LATENCY_BUCKETS,
 };

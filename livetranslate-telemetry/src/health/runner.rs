@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::check::{CheckOutcome, HealthCheck, HealthStatus};
 use crate::labels::StandardLabels;
-use crate::metrics::{read, write, Counter, Family, Gauge, MetricError, Registry};
+use crate::registry::{read, write, Counter, Family, Gauge, MetricError, Registry};
 
 /// The latest result of one check.
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use super::body::CountingBody;
 use super::metrics::RouteEntry;
 use super::route::{METHODS, UNMATCHED_ROUTE};
-use crate::metrics::sharded::exemplar_time;
+use crate::registry::sharded::exemplar_time;
 use crate::request_id::REQUEST_ID_HEADER;
 
 /// What the service remembers about a request until its response arrives.

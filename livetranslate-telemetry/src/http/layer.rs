@@ -4,7 +4,7 @@ use tower_layer::Layer;
 
 use super::metrics::HttpMetrics;
 use super::service::{HttpService, Settings};
-use crate::metrics::{MetricError, Registry};
+use crate::registry::{MetricError, Registry};
 
 /// The HTTP instrumentation middleware: request metrics, `x-request-id`, a trace context, a
 /// request span and one access-log line per request.
@@ -17,7 +17,7 @@ use crate::metrics::{MetricError, Registry};
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use livetranslate_telemetry::{http::HttpLayer, metrics::Registry};
+/// use livetranslate_telemetry::{http::HttpLayer, registry::Registry};
 /// let registry = Registry::new(&[("service", "demo")]);
 /// let layer = HttpLayer::with_registry(&registry).unwrap().access_log(false);
 /// let app: Router = Router::new().route("/api/users/{id}", get(|| async { "hi" })).layer(layer);
@@ -59,11 +59,11 @@ impl HttpLayer {
     }
 
     /// Like [`with_registry`](Self::with_registry), with these request-duration histogram
-    /// buckets instead of [`LATENCY_BUCKETS`](crate::metrics::LATENCY_BUCKETS) (bad bounds are
+    /// buckets instead of [`LATENCY_BUCKETS`](crate::registry::LATENCY_BUCKETS) (bad bounds are
     /// a [`MetricError::InvalidBuckets`]).
     ///
     /// ```
-    /// use livetranslate_telemetry::{http::HttpLayer, metrics::Registry};
+    /// use livetranslate_telemetry::{http::HttpLayer, registry::Registry};
     /// let registry = Registry::new(&[]);
     /// let layer = HttpLayer::with_registry_and_buckets(&registry, &[0.01, 0.1, 1.0]).unwrap();
     /// assert!(HttpLayer::with_registry_and_buckets(&Registry::new(&[]), &[1.0, 0.1]).is_err());

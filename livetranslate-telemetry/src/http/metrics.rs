@@ -3,7 +3,7 @@
 //! - the route entry and the (method, status) series are found through per-thread caches
 //!   (a hash of the route template: templates are not attacker-controlled), so the common
 //!   path takes no lock;
-//! - histograms and in-flight counts are sharded per thread ([`crate::metrics::sharded`]);
+//! - histograms and in-flight counts are sharded per thread ([`crate::registry::sharded`]);
 //! - route entries and series live as long as the process (HTTP series are never removed,
 //!   as in every Prometheus client), so requests hold plain references, not reference counts.
 
@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 // The client instrumentation finds the hasher here.
-use crate::metrics::encode::{self, render_labels, Format};
-use crate::metrics::fxhash::Fx;
-pub(crate) use crate::metrics::fxhash::FxHasher;
-use crate::metrics::sharded::{ShardedCounts, ShardedHistogram};
-use crate::metrics::{
+use crate::registry::encode::{self, render_labels, Format};
+use crate::registry::fxhash::Fx;
+pub(crate) use crate::registry::fxhash::FxHasher;
+use crate::registry::sharded::{ShardedCounts, ShardedHistogram};
+use crate::registry::{
     check_buckets, read, write, Collect, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS,
 };
 

@@ -17,7 +17,7 @@ use super::Registry;
 /// `text/plain` and `*/*`, the text format otherwise.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{encode::Format, exporter::negotiate_format};
+/// use livetranslate_telemetry::registry::{encode::Format, exporter::negotiate_format};
 /// // What Prometheus 2.x sends:
 /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// assert_eq!(negotiate_format(Some(prometheus)), Format::OpenMetrics);
@@ -65,7 +65,7 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
 /// Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*`, with a quality above 0).
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::exporter::accepts_gzip;
+/// use livetranslate_telemetry::registry::exporter::accepts_gzip;
 /// assert!(accepts_gzip(Some("gzip")));
 /// assert!(accepts_gzip(Some("deflate, gzip;q=0.5")));
 /// assert!(!accepts_gzip(Some("gzip;q=0")));
@@ -97,7 +97,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 ///
 /// ```
 /// let body = "up 1\n".repeat(100);
-/// let zipped = livetranslate_telemetry::metrics::exporter::gzip(body.as_bytes()).unwrap();
+/// let zipped = livetranslate_telemetry::registry::exporter::gzip(body.as_bytes()).unwrap();
 /// assert!(zipped.starts_with(&[0x1f, 0x8b]) && zipped.len() < body.len());
 /// ```
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -110,7 +110,7 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 ///
 /// ```
 /// use axum::http::{header, HeaderMap};
-/// use livetranslate_telemetry::metrics::{exporter::respond, Registry};
+/// use livetranslate_telemetry::registry::{exporter::respond, Registry};
 /// let registry = Registry::new(&[("service", "demo")]);
 /// let mut headers = HeaderMap::new();
 /// headers.insert(header::ACCEPT, "application/openmetrics-text; version=1.0.0".parse().unwrap());

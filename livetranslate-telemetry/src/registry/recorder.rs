@@ -52,7 +52,7 @@ use crate::names::{is_reserved_label_name, sanitize_label_name, sanitize_metric_
 /// The most series one facade family keeps (further label sets are dropped and counted).
 ///
 /// ```
-/// assert_eq!(livetranslate_telemetry::metrics::DEFAULT_SERIES_LIMIT, 10_000);
+/// assert_eq!(livetranslate_telemetry::registry::DEFAULT_SERIES_LIMIT, 10_000);
 /// ```
 pub const DEFAULT_SERIES_LIMIT: usize = 10_000;
 
@@ -64,7 +64,7 @@ const NO_DESCRIPTION: &str = "Recorded through the metrics facade (no descriptio
 /// suffix match (the longest prefix or suffix wins among several).
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Matcher;
+/// use livetranslate_telemetry::registry::Matcher;
 /// let m = Matcher::Prefix("db_".into());
 /// assert!(m.matches("db_query_duration_seconds"));
 /// assert!(!Matcher::Full("db".into()).matches("db_query_duration_seconds"));
@@ -83,7 +83,7 @@ impl Matcher {
     /// Whether `name` matches.
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::Matcher;
+    /// use livetranslate_telemetry::registry::Matcher;
     /// assert!(Matcher::Suffix("_bytes".into()).matches("payload_bytes"));
     /// ```
     pub fn matches(&self, name: &str) -> bool {
@@ -117,7 +117,7 @@ impl fmt::Display for Matcher {
 /// What can go wrong setting up or installing the facade recorder.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{MetricsRecorder, RecorderError, Registry};
+/// use livetranslate_telemetry::registry::{MetricsRecorder, RecorderError, Registry};
 /// let err = MetricsRecorder::builder(&Registry::new(&[])).buckets(&[]).build().unwrap_err();
 /// assert!(matches!(err, RecorderError::Metric(_)));
 /// ```
@@ -139,7 +139,7 @@ pub enum RecorderError {
 /// Configures a [`MetricsRecorder`]; start with [`MetricsRecorder::builder`].
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{Matcher, MetricsRecorder, Registry};
+/// use livetranslate_telemetry::registry::{Matcher, MetricsRecorder, Registry};
 /// let registry = Registry::new(&[("service", "demo")]);
 /// let recorder = MetricsRecorder::builder(&registry)
 ///     .buckets_for(Matcher::Prefix("db_".into()), &[0.001, 0.01, 0.1])
@@ -163,7 +163,7 @@ impl MetricsRecorderBuilder {
     /// matches (default [`LATENCY_BUCKETS`]).
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).buckets(&[0.1, 1.0]).build().unwrap();
     /// ```
     pub fn buckets(mut self, bounds: &[f64]) -> Self {
@@ -174,7 +174,7 @@ impl MetricsRecorderBuilder {
     /// The buckets of the facade histograms whose name `matcher` matches.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{Matcher, MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{Matcher, MetricsRecorder, Registry};
     /// let recorder = MetricsRecorder::builder(&Registry::new(&[]))
     ///     .buckets_for(Matcher::Full("payload_bytes".into()), &[1e3, 1e6])
     ///     .build()
@@ -188,7 +188,7 @@ impl MetricsRecorderBuilder {
     /// The most series one facade family keeps (default [`DEFAULT_SERIES_LIMIT`]).
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).series_limit(500).build().unwrap();
     /// ```
     pub fn series_limit(mut self, limit: usize) -> Self {
@@ -199,7 +199,7 @@ impl MetricsRecorderBuilder {
     /// The recorder; a bad bucket list is a [`MetricError::InvalidBuckets`] naming it.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// assert!(MetricsRecorder::builder(&Registry::new(&[])).buckets(&[2.0, 1.0]).build().is_err());
     /// ```
     pub fn build(self) -> Result<MetricsRecorder, RecorderError> {
@@ -275,7 +275,7 @@ impl MetricsRecorder {
     /// Starts configuring a recorder that records into `registry`.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).build().unwrap();
     /// ```
     pub fn builder(registry: &Registry) -> MetricsRecorderBuilder {
@@ -296,7 +296,7 @@ impl MetricsRecorder {
     /// the slot first, this fails with [`RecorderError::AlreadyInstalled`] and changes nothing.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// let registry = Registry::new(&[("service", "doc")]);
     /// let recorder = MetricsRecorder::builder(&registry).build().unwrap();
     /// recorder.install().unwrap();
@@ -319,7 +319,7 @@ impl MetricsRecorder {
     /// Whether this recorder is the one the global facade forwards to now.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{MetricsRecorder, Registry};
+    /// # use livetranslate_telemetry::registry::{MetricsRecorder, Registry};
     /// let recorder = MetricsRecorder::builder(&Registry::new(&[])).build().unwrap();
     /// assert!(!recorder.is_installed());
     /// ```

@@ -1,13 +1,42 @@
-//! The recorder: named metric families and custom collectors, rendered together with the
-//! standard labels prepended to every series.
+//! The metric registry: lock-free primitives, labeled families, the [`Registry`] that renders
+//! them in the Prometheus text format or OpenMetrics, the `metrics` crate facade recorder,
+//! process metrics and the typed LiveTranslate domain metrics.
+//!
+//! (Named `registry`, not `metrics`, so that `use livetranslate_telemetry::*` or a `use` of
+//! this module never shadows the `metrics` crate in a service that uses its macros.)
+//!
+//! The split follows metrics-rs: the facade (`metrics::counter!` and friends, from the
+//! service or any dependency) and the typed handles ([`Counter`], [`Gauge`], [`Histogram`])
+//! are what code updates; the [`Registry`] records them (the facade through
+//! [`MetricsRecorder`]); the `/api/metrics` handler ([`exporter`]) is the only exporter.
+
+mod domain;
+pub mod encode;
+pub mod exporter;
+pub(crate) mod fxhash;
+mod primitives;
+pub(crate) mod process;
+mod recorder;
+pub(crate) mod sharded;
+
+pub(crate) use domain::BreakerMetrics;
+pub use domain::{
+    BreakerConfig, BreakerOpen, BreakerPermit, BreakerState, CallError, CircuitBreaker,
+    ConnectionLimitReached, SessionGuard, Sessions, TranslationQuality, WebSocketGuard, WebSockets,
+};
+pub use primitives::{
+    Counter, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS, SCORE_BUCKETS, SIZE_BUCKETS,
+};
+pub use recorder::{
+    Matcher, MetricsRecorder, MetricsRecorderBuilder, RecorderError, DEFAULT_SERIES_LIMIT,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::encode::{self, Format, Sample};
-use super::{Counter, Gauge, Histogram};
+use self::encode::{Format, Sample};
 use crate::labels::STANDARD_LABEL_NAMES;
 use crate::names::{is_reserved_label_name, is_valid_label_name, is_valid_metric_name};
 
@@ -73,7 +102,7 @@ pub enum MetricError {
 /// increasing.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::check_buckets;
+/// use livetranslate_telemetry::registry::check_buckets;
 /// assert!(check_buckets("d", &[0.1, 1.0]).is_ok());
 /// assert!(check_buckets("d", &[]).is_err());
 /// assert!(check_buckets("d", &[1.0, 1.0]).is_err());
@@ -104,7 +133,7 @@ pub fn check_buckets(metric: &str, bounds: &[f64]) -> Result<(), MetricError> {
 /// [`Registry::register_collector`].
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{Collect, Registry};
+/// use livetranslate_telemetry::registry::{Collect, Registry};
 /// struct Answer;
 /// impl Collect for Answer {
 ///     fn encode(&self, const_labels: &str, out: &mut String) {
@@ -126,7 +155,7 @@ pub trait Collect: Send + Sync + 'static {
     /// ([`encode::text_to_openmetrics`]); override it to write units or exemplars.
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::{encode::Format, Collect};
+    /// use livetranslate_telemetry::registry::{encode::Format, Collect};
     /// struct Up;
     /// impl Collect for Up {
     ///     fn encode(&self, labels: &str, out: &mut String) {
@@ -193,7 +222,7 @@ struct FamilyInner<M> {
 /// single atomic operation, the lookup is not free.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Registry;
+/// use livetranslate_telemetry::registry::Registry;
 /// let registry = Registry::new(&[]);
 /// let translations = registry
 ///     .counter("translations_total", "Translations done.", &["language_pair"])
@@ -314,7 +343,7 @@ struct RegistryInner {
 /// those of custom collectors.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Registry;
+/// use livetranslate_telemetry::registry::Registry;
 /// let registry = Registry::new(&[("service", "audio"), ("cluster", "eu-1")]);
 /// let g = registry.gauge("queue_depth", "Jobs waiting.", &[]).unwrap();
 /// g.with(&[]).unwrap().set(3.0);
@@ -527,7 +556,7 @@ impl Registry {
     /// Renders every family in `format` (OpenMetrics ends with `# EOF`).
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::{encode::Format, Registry};
+    /// use livetranslate_telemetry::registry::{encode::Format, Registry};
     /// let registry = Registry::new(&[("service", "demo")]);
     /// registry.counter("jobs_total", "Jobs.", &[]).unwrap().with(&[]).unwrap().inc();
     /// let om = registry.render_as(Format::OpenMetrics);
@@ -549,7 +578,7 @@ impl Registry {
     /// Appends every family to `out` in `format`, with the format's ending.
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::{encode::Format, Registry};
+    /// use livetranslate_telemetry::registry::{encode::Format, Registry};
     /// let mut out = String::new();
     /// Registry::new(&[]).render_into_as(Format::OpenMetrics, &mut out);
     /// assert_eq!(out, "# EOF\n");

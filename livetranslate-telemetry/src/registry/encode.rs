@@ -16,7 +16,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// An exposition format.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::Format;
+/// use livetranslate_telemetry::registry::encode::Format;
 /// assert!(Format::OpenMetrics.content_type().starts_with("application/openmetrics-text"));
 /// assert_eq!(Format::default(), Format::Text);
 /// ```
@@ -33,7 +33,7 @@ impl Format {
     /// The `Content-Type` header value of a response in this format.
     ///
     /// ```
-    /// use livetranslate_telemetry::metrics::encode::Format;
+    /// use livetranslate_telemetry::registry::encode::Format;
     /// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
     /// ```
     pub fn content_type(self) -> &'static str {
@@ -90,7 +90,7 @@ pub fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
 /// The family name OpenMetrics uses for a metric: counters lose their `_total` suffix.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::openmetrics_family_name;
+/// use livetranslate_telemetry::registry::encode::openmetrics_family_name;
 /// assert_eq!(openmetrics_family_name("jobs_total", "counter"), "jobs");
 /// assert_eq!(openmetrics_family_name("jobs_total", "gauge"), "jobs_total");
 /// ```
@@ -107,7 +107,7 @@ pub fn openmetrics_family_name<'a>(name: &'a str, kind: &str) -> &'a str {
 /// else). `name` is the sample name (a counter's with `_total`).
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::{write_family_header, Format};
+/// use livetranslate_telemetry::registry::encode::{write_family_header, Format};
 /// let mut out = String::new();
 /// write_family_header(&mut out, Format::OpenMetrics, "jobs_seconds_total", "Job time.", "counter", Some("seconds"));
 /// assert_eq!(out, "# HELP jobs_seconds Job time.\n# TYPE jobs_seconds counter\n# UNIT jobs_seconds seconds\n");
@@ -153,7 +153,7 @@ pub fn write_family_header(
 /// Writes the end of an exposition (`# EOF` in OpenMetrics, nothing in the text format).
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::{write_end, Format};
+/// use livetranslate_telemetry::registry::encode::{write_end, Format};
 /// let mut out = String::new();
 /// write_end(&mut out, Format::Text);
 /// write_end(&mut out, Format::OpenMetrics);
@@ -213,7 +213,7 @@ pub enum Sample {
 /// An exemplar: one observation of a histogram bucket, with the trace it belongs to.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::Exemplar;
+/// use livetranslate_telemetry::registry::encode::Exemplar;
 /// let e = Exemplar { trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736, value: 0.012, timestamp: 1.7e9 };
 /// assert_eq!(e.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
 /// ```
@@ -231,7 +231,7 @@ impl Exemplar {
     /// The trace id as 32 lowercase hex digits, as in a `traceparent` header.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::encode::Exemplar;
+    /// # use livetranslate_telemetry::registry::encode::Exemplar;
     /// let e = Exemplar { trace_id: 1, value: 0.5, timestamp: 0.0 };
     /// assert_eq!(e.trace_id_hex(), "00000000000000000000000000000001");
     /// ```
@@ -262,7 +262,7 @@ pub fn write_histogram(
 /// pass `&[]` for none). Exemplars are OpenMetrics only: leave them out for the text format.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{encode::{write_histogram_with_exemplars, Exemplar}, Histogram};
+/// use livetranslate_telemetry::registry::{encode::{write_histogram_with_exemplars, Exemplar}, Histogram};
 /// let h = Histogram::new(&[1.0]);
 /// h.observe(0.5);
 /// let e = Exemplar { trace_id: 0xab, value: 0.5, timestamp: 1.0 };
@@ -313,7 +313,7 @@ pub fn write_histogram_with_exemplars(
 /// `unknown`. Lines are otherwise kept as they are.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::encode::text_to_openmetrics;
+/// use livetranslate_telemetry::registry::encode::text_to_openmetrics;
 /// let mut out = String::new();
 /// text_to_openmetrics("# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# TYPE b counter\nb{x=\"y\"} 2\n", &mut out);
 /// assert_eq!(out, "# HELP a A.\n# TYPE a counter\na_total 1\n# TYPE b counter\nb_total{x=\"y\"} 2\n");
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn exemplar_follows_its_bucket() {
-        let snap = crate::metrics::HistogramSnapshot {
+        let snap = crate::registry::HistogramSnapshot {
             cumulative: vec![1, 2],
             count: 2,
             sum: 0.6,

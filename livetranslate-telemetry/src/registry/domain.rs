@@ -228,7 +228,7 @@ struct BreakerShared {
 /// `livetranslate_circuit_breaker_*` metrics.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState};
+/// use livetranslate_telemetry::registry::{BreakerConfig, BreakerState};
 /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
 /// let breaker = telemetry.circuit_breaker("audio", BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
 /// breaker.try_acquire().unwrap().failure();
@@ -470,7 +470,7 @@ impl CircuitBreaker {
     /// Runs `call` through the breaker: rejected while open, and its `Result` recorded.
     ///
     /// ```
-    /// # use livetranslate_telemetry::metrics::{BreakerConfig, CallError};
+    /// # use livetranslate_telemetry::registry::{BreakerConfig, CallError};
     /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).build().unwrap();
     /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// let breaker = telemetry.circuit_breaker("translation", BreakerConfig::default()).unwrap();
