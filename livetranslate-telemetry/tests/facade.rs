@@ -364,11 +364,48 @@ fn a_family_keeps_at_most_its_series_limit() {
         }
         // Known series keep counting.
         metrics::counter!("lim_hits_total", "user" => "0").increment(1);
+        // Refused keys are not remembered: each refusal counts.
+        metrics::counter!("lim_hits_total", "user" => "9").increment(1);
     });
     let text = registry.render();
     assert_eq!(samples(&text, "lim_hits_total").len(), 3);
     assert_eq!(value(&text, "lim_hits_total", &["user=\"0\""]), Some(2.0));
-    assert_eq!(dropped(&text, "series_limit"), 7.0);
+    assert_eq!(dropped(&text, "series_limit"), 8.0);
+}
+
+#[test]
+fn a_log_layer_that_records_through_the_facade_does_not_deadlock_a_drop() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Counts every log event through the facade, as some logging integrations do.
+    struct CountingLayer;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountingLayer {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            metrics::counter!("log_events_total").increment(1);
+        }
+    }
+
+    let t = telemetry("reent");
+    let recorder = t.recorder();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let subscriber = tracing_subscriber::registry().with(CountingLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            metrics::with_local_recorder(&recorder, || {
+                // A dropped series logs a warning; the layer records while it is logged.
+                metrics::counter!("").increment(1);
+                metrics::counter!("reent_ok_total").increment(1);
+            })
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("recording from a log layer while a drop is logged deadlocked");
+    let text = t.render_metrics();
+    assert_eq!(value(&text, "log_events_total", &[]), Some(1.0));
+    assert_eq!(value(&text, "reent_ok_total", &[]), Some(1.0));
+    assert_eq!(dropped(&text, "invalid_name"), 1.0);
 }
 
 #[test]

@@ -20,7 +20,8 @@
 //!   `duplicate_label`, `name_clash` (a typed metric of the library or the service has that
 //!   name: the typed metric wins, untouched), `type_clash` (the name was registered through
 //!   the facade as another kind), `series_limit` (the family has [`DEFAULT_SERIES_LIMIT`]
-//!   series already);
+//!   series already; these keys are not remembered, so that unbounded label values cost no
+//!   memory, and each refused registration is counted);
 //! - `describe_*!` sets the `# HELP` text and the unit (`# UNIT` in OpenMetrics when the name
 //!   ends in it, as OpenMetrics requires); undescribed families get a generic help text;
 //! - histograms use [`LATENCY_BUCKETS`] unless buckets are configured for their name
@@ -517,6 +518,12 @@ impl DropReason {
     }
 }
 
+/// What to log once the registration lock is released.
+enum Note {
+    Dropped(String, DropReason),
+    LimitReached(String),
+}
+
 /// A `Hasher` for [`Key`]s, whose `Hash` writes their precomputed hash only.
 #[derive(Default)]
 struct KeyHasher(u64);
@@ -603,9 +610,11 @@ impl Store {
         if let Some(h) = hit {
             return h;
         }
-        let slot = self.register_slow(key, kind);
+        let (slot, cacheable) = self.register_slow(key, kind);
         let handle = make(&slot);
-        CACHE.with(|c| c.borrow_mut().insert(k, (key.clone(), slot)));
+        if cacheable {
+            CACHE.with(|c| c.borrow_mut().insert(k, (key.clone(), slot)));
+        }
         handle
     }
 
@@ -648,39 +657,71 @@ impl Store {
             .map_or(self.default_buckets, |(_, b)| *b)
     }
 
+    /// Counts a dropped series and remembers the decision for its key, except past the
+    /// series limit: those keys are not kept (they are the unbounded ones), so each attempt
+    /// is counted.
     fn drop_series(
         &self,
         state: &mut State,
         key: &Key,
         kind: Kind,
-        name: &str,
         reason: DropReason,
-    ) -> Slot {
+    ) -> (Slot, bool) {
         if let Ok(c) = self.dropped.with(&[reason.as_str()]) {
             c.inc();
         }
-        if reason != DropReason::SeriesLimit {
-            tracing::warn!(
-                metric = name,
-                reason = reason.as_str(),
-                "metrics facade: series dropped"
-            );
+        if reason == DropReason::SeriesLimit {
+            return (Slot::Dropped, false);
         }
         state.series[kind as usize].insert(key.clone(), Slot::Dropped);
-        Slot::Dropped
+        (Slot::Dropped, true)
     }
 
+    /// The series of a key the per-thread cache does not know, and whether the cache may
+    /// keep it.
     #[cold]
-    fn register_slow(&self, key: &Key, kind: Kind) -> Slot {
+    fn register_slow(&self, key: &Key, kind: Kind) -> (Slot, bool) {
         if let Some(slot) = read(&self.state).series[kind as usize].get(key) {
-            return slot.clone();
+            return (slot.clone(), true);
         }
-        let mut state = write(&self.state);
+        let mut note = None;
+        let outcome = {
+            let mut state = write(&self.state);
+            self.register_locked(&mut state, key, kind, &mut note)
+        };
+        // Logged with no lock held: a log layer may itself record through the facade.
+        match note {
+            Some(Note::Dropped(name, reason)) => tracing::warn!(
+                metric = name.as_str(),
+                reason = reason.as_str(),
+                "metrics facade: series dropped"
+            ),
+            Some(Note::LimitReached(name)) => tracing::warn!(
+                metric = name.as_str(),
+                limit = self.series_limit,
+                "metrics facade: series limit reached, new label sets dropped"
+            ),
+            None => {}
+        }
+        outcome
+    }
+
+    fn register_locked(
+        &self,
+        state: &mut State,
+        key: &Key,
+        kind: Kind,
+        note: &mut Option<Note>,
+    ) -> (Slot, bool) {
         if let Some(slot) = state.series[kind as usize].get(key) {
-            return slot.clone();
+            return (slot.clone(), true);
         }
+        let mut drop_series = |state: &mut State, name: &str, reason: DropReason| {
+            *note = Some(Note::Dropped(name.to_owned(), reason));
+            self.drop_series(state, key, kind, reason)
+        };
         if key.name().is_empty() {
-            return self.drop_series(&mut state, key, kind, "", DropReason::InvalidName);
+            return drop_series(state, "", DropReason::InvalidName);
         }
         let (name, name_changed) = Self::family_name(key.name(), kind);
         // Labels: sanitised, reserved names renamed, duplicates refused.
@@ -690,7 +731,7 @@ impl Store {
         for label in key.labels() {
             let clean = sanitize_label_name(label.key());
             if clean.is_empty() {
-                return self.drop_series(&mut state, key, kind, &name, DropReason::InvalidName);
+                return drop_series(state, &name, DropReason::InvalidName);
             }
             let mut n = clean.into_owned();
             if n != label.key() {
@@ -705,15 +746,13 @@ impl Store {
                 label_changed = true;
             }
             if names.contains(&n) {
-                return self.drop_series(&mut state, key, kind, &name, DropReason::DuplicateLabel);
+                return drop_series(state, &name, DropReason::DuplicateLabel);
             }
             names.push(n);
             values.push(label.value());
         }
         let family = match state.families.get(&name) {
-            Some(f) if f.kind != kind => {
-                return self.drop_series(&mut state, key, kind, &name, DropReason::TypeClash)
-            }
+            Some(f) if f.kind != kind => return drop_series(state, &name, DropReason::TypeClash),
             Some(f) => f.clone(),
             None => {
                 let description = state.descriptions.remove(&name).unwrap_or_default();
@@ -735,7 +774,7 @@ impl Store {
                     .register_dynamic(&name, kind.as_str(), signature, family.clone())
                     .is_err()
                 {
-                    return self.drop_series(&mut state, key, kind, &name, DropReason::NameClash);
+                    return drop_series(state, &name, DropReason::NameClash);
                 }
                 state.families.insert(name.clone(), family.clone());
                 family
@@ -749,14 +788,10 @@ impl Store {
                 Some(existing) => existing.clone(),
                 None if series.len() >= self.series_limit => {
                     drop(series);
-                    if !family.limit_warned.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            metric = name.as_str(),
-                            limit = self.series_limit,
-                            "metrics facade: series limit reached, new label sets dropped"
-                        );
-                    }
-                    return self.drop_series(&mut state, key, kind, &name, DropReason::SeriesLimit);
+                    let first = !family.limit_warned.swap(true, Ordering::Relaxed);
+                    let dropped = drop_series(state, &name, DropReason::SeriesLimit);
+                    *note = first.then(|| Note::LimitReached(name.clone()));
+                    return dropped;
                 }
                 None => {
                     let slot = match kind {
@@ -778,7 +813,7 @@ impl Store {
             self.sanitized_label.inc();
         }
         state.series[kind as usize].insert(key.clone(), slot.clone());
-        slot
+        (slot, true)
     }
 
     fn describe(&self, kind: Kind, raw: &str, unit: Option<Unit>, help: &str) {
