@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use livetranslate_telemetry::health::HealthCheck;
-use livetranslate_telemetry::metrics::Counter;
+use livetranslate_telemetry::registry::Counter;
 use livetranslate_telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
 

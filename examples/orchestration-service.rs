@@ -17,7 +17,7 @@ use livetranslate_telemetry::breaker::BreakerConfig;
 use livetranslate_telemetry::client::UpstreamError;
 use livetranslate_telemetry::context::RequestContext;
 use livetranslate_telemetry::health::HealthCheck;
-use livetranslate_telemetry::metrics::WebSocketGuard;
+use livetranslate_telemetry::registry::WebSocketGuard;
 use livetranslate_telemetry::{RequestId, Telemetry};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

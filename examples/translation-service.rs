@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use livetranslate_telemetry::health::{CheckOutcome, HealthCheck};
-use livetranslate_telemetry::metrics::{Counter, Family, TranslationQuality};
+use livetranslate_telemetry::registry::{Counter, Family, TranslationQuality};
 use livetranslate_telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
 

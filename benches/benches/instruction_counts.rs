@@ -27,6 +27,75 @@ const N2: u64 = 12_000;
 const CLIENT_VARIANTS: [&str; 2] = ["client_bare_reqwest", "client_upstream"];
 const C1: u64 = 300;
 const C2: u64 = 1_300;
+/// The `metrics` facade: ours against metrics-exporter-prometheus, per call and per render of
+/// 10,000 counter series.
+const FACADE_VARIANTS: [&str; 6] = [
+    "facade_counter_ours",
+    "facade_counter_peer",
+    "facade_histogram_ours",
+    "facade_histogram_peer",
+    "facade_render_ours",
+    "facade_render_peer",
+];
+const F1: u64 = 100_000;
+const F2: u64 = 1_100_000;
+const R1: u64 = 2;
+const R2: u64 = 12;
+
+/// Runs `n` facade calls (or, for `facade_render_*`, `n` renders of 10,000 series) through
+/// our recorder or metrics-exporter-prometheus's, both with the four standard labels and the
+/// latency buckets.
+fn run_facade_variant(variant: &str, n: u64) {
+    const LABELS: [(&str, &str); 4] = [
+        ("service", "bench"),
+        ("environment", "production"),
+        ("version", "1.0.0"),
+        ("cluster", "eu-1"),
+    ];
+    let registry = livetranslate_telemetry::registry::Registry::new(&LABELS);
+    let ours = livetranslate_telemetry::registry::MetricsRecorder::builder(&registry)
+        .build()
+        .expect("recorder");
+    let mut b = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(livetranslate_telemetry::registry::LATENCY_BUCKETS)
+        .expect("buckets");
+    for (k, v) in LABELS {
+        b = b.add_global_label(k, v);
+    }
+    let peer = b.build_recorder();
+    let handle = peer.handle();
+    let recorder: &dyn metrics::Recorder = if variant.ends_with("_ours") {
+        &ours
+    } else {
+        &peer
+    };
+    metrics::with_local_recorder(recorder, || {
+        if variant.starts_with("facade_counter") {
+            for _ in 0..n {
+                metrics::counter!("bench_requests_total", "route" => "/api/users").increment(1);
+            }
+        } else if variant.starts_with("facade_histogram") {
+            for i in 0..n {
+                metrics::histogram!("bench_latency_seconds", "route" => "/api/users")
+                    .record((i % 100) as f64 / 1000.0);
+            }
+        } else {
+            for i in 0..10_000u64 {
+                metrics::counter!("bench_events_total", "key" => format!("k{i:05}")).increment(i);
+            }
+        }
+    });
+    if variant.starts_with("facade_render") {
+        for _ in 0..n {
+            let text = if variant.ends_with("_ours") {
+                registry.render()
+            } else {
+                handle.render()
+            };
+            std::hint::black_box(text);
+        }
+    }
+}
 
 fn routes() -> Router {
     Router::new()
@@ -72,6 +141,9 @@ fn run_client_variant(variant: &str, n: u64) {
 fn run_variant(variant: &str, n: u64) {
     if variant.starts_with("client_") {
         return run_client_variant(variant, n);
+    }
+    if variant.starts_with("facade_") {
+        return run_facade_variant(variant, n);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -154,6 +226,18 @@ fn main() {
             _ => eprintln!("{v}: valgrind run failed"),
         }
     }
+    let mut facade = Vec::new();
+    for v in FACADE_VARIANTS {
+        let (n1, n2) = if v.starts_with("facade_render") {
+            (R1, R2)
+        } else {
+            (F1, F2)
+        };
+        match (count(v, n1), count(v, n2)) {
+            (Some(a), Some(b)) => facade.push((v, (b.saturating_sub(a)) as f64 / (n2 - n1) as f64)),
+            _ => eprintln!("{v}: valgrind run failed"),
+        }
+    }
     let bare = per_request
         .iter()
         .find(|(v, _)| *v == "bare")
@@ -177,5 +261,16 @@ fn main() {
     let bare_call = per_call.first().map(|(_, n)| *n).unwrap_or(f64::NAN);
     for (v, n) in &per_call {
         println!("{v:<22} {n:>14.0} {:>12.0}", n - bare_call);
+    }
+    println!();
+    println!(
+        "{:<22} {:>16} {:>10}",
+        "metrics facade", "instr/operation", "ours/peer"
+    );
+    for pair in facade.chunks(2) {
+        if let [(ours, a), (peer, b)] = pair {
+            println!("{ours:<22} {a:>16.0} {:>10.3}", a / b);
+            println!("{peer:<22} {b:>16.0}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use http_body_util::BodyExt;
+use livetranslate_telemetry::registry::{encode::Format, exporter};
 use livetranslate_telemetry::Telemetry;
 use tower::ServiceExt;
 
@@ -22,6 +23,8 @@ fn routes() -> Router {
 fn telemetry(service: &str) -> Telemetry {
     Telemetry::builder(service)
         .install_logging(false)
+        // axum-prometheus installs its own global `metrics` recorder in this process.
+        .install_recorder(false)
         .env_lookup(|_| None)
         .build()
         .expect("telemetry")
@@ -121,13 +124,26 @@ fn render(c: &mut Criterion) {
         }
     });
     let text = t.render_metrics();
+    let om = t.render_metrics_as(Format::OpenMetrics);
+    let zipped = exporter::gzip(text.as_bytes()).expect("gzip");
+    let om_zipped = exporter::gzip(om.as_bytes()).expect("gzip");
     println!(
-        "http render: {} sample lines, {} bytes",
+        "http render: {} sample lines; text {} bytes, gzip {} bytes; OpenMetrics {} bytes ({} exemplars), gzip {} bytes",
         text.lines().filter(|l| !l.starts_with('#')).count(),
-        text.len()
+        text.len(),
+        zipped.len(),
+        om.len(),
+        om.matches(" # {").count(),
+        om_zipped.len()
     );
     g.bench_function("150_http_label_sets", |b| {
         b.iter(|| std::hint::black_box(t.render_metrics()))
+    });
+    g.bench_function("150_http_label_sets_openmetrics", |b| {
+        b.iter(|| std::hint::black_box(t.render_metrics_as(Format::OpenMetrics)))
+    });
+    g.bench_function("150_http_label_sets_gzip", |b| {
+        b.iter(|| std::hint::black_box(exporter::gzip(t.render_metrics().as_bytes())))
     });
     g.finish();
 }

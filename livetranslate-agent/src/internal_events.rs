@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use livetranslate_telemetry::metrics::{
+use livetranslate_telemetry::registry::{
     Counter, Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS,
 };
 

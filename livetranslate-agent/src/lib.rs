@@ -42,7 +42,7 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     /// The agent's own metrics could not be registered.
     #[error("metrics registry: {0}")]
-    Metrics(#[from] livetranslate_telemetry::metrics::MetricError),
+    Metrics(#[from] livetranslate_telemetry::registry::MetricError),
     /// The log pipeline could not start.
     #[error(transparent)]
     Logs(#[from] logs::pipeline::PipelineError),

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::metrics::{Counter, Family, Gauge, MetricError, Registry};
+use crate::registry::{Counter, Family, Gauge, MetricError, Registry};
 
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,13 @@
 //! The context of the request being handled (its `x-request-id` and W3C `traceparent`),
 //! available to any code running inside the handler, so outbound calls can carry it on.
+//!
+//! A request that arrives without a valid `traceparent` gets a new one (a random trace id,
+//! sampled flag set), so its outbound calls, its exemplars on
+//! `http_server_request_duration_seconds` and its log lines (`trace_id`) share one trace id.
 
 use http::{HeaderMap, HeaderValue};
 
-use crate::request_id::REQUEST_ID_HEADER;
+use crate::request_id::{next_random, write_hex, REQUEST_ID_HEADER};
 
 /// The W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
@@ -45,7 +49,65 @@ pub fn valid_traceparent(v: &[u8]) -> bool {
         && hex(&v[53..55])
 }
 
+/// The trace id of a valid `traceparent` (see [`valid_traceparent`]), as a number.
+///
+/// ```
+/// use livetranslate_telemetry::context::trace_id_of;
+/// let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// assert_eq!(trace_id_of(tp), Some(0x4bf92f3577b34da6a3ce929d0e0e4736));
+/// assert_eq!(trace_id_of(b"garbage"), None);
+/// ```
+pub fn trace_id_of(traceparent: &[u8]) -> Option<u128> {
+    if !valid_traceparent(traceparent) {
+        return None;
+    }
+    traceparent[3..35].iter().try_fold(0u128, |acc, b| {
+        let digit = (*b as char).to_digit(16)?;
+        Some((acc << 4) | u128::from(digit))
+    })
+}
+
+/// A new `traceparent` (version 00, random trace and parent ids, sampled) and its trace id.
+///
+/// ```
+/// use livetranslate_telemetry::context::{new_traceparent, trace_id_of};
+/// let (id, header) = new_traceparent();
+/// assert_eq!(trace_id_of(header.as_bytes()), Some(id));
+/// ```
+pub fn new_traceparent() -> (u128, HeaderValue) {
+    let trace_id = (u128::from(next_random()) << 64) | u128::from(next_random());
+    // All-zero ids are invalid; the odds are nil, the guard is free.
+    let trace_id = trace_id.max(1);
+    let span_id = next_random().max(1);
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    write_hex(&mut buf[3..19], (trace_id >> 64) as u64);
+    write_hex(&mut buf[19..35], trace_id as u64);
+    write_hex(&mut buf[36..52], span_id);
+    // Hex digits and dashes are always a valid header value.
+    let header = HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static(""));
+    (trace_id, header)
+}
+
 impl RequestContext {
+    /// The trace id (32 hex digits) of the request's `traceparent`, to log or show.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use livetranslate_telemetry::context::RequestContext;
+    /// let ctx = RequestContext {
+    ///     request_id: None,
+    ///     traceparent: Some(HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")),
+    /// };
+    /// assert_eq!(ctx.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    /// ```
+    pub fn trace_id(&self) -> Option<&str> {
+        let tp = self.traceparent.as_ref()?;
+        if !valid_traceparent(tp.as_bytes()) {
+            return None;
+        }
+        tp.to_str().ok().map(|s| &s[3..35])
+    }
+
     /// The context of the request being handled by this task, if any.
     pub fn current() -> Option<RequestContext> {
         CURRENT.try_with(|c| c.clone()).ok().flatten()

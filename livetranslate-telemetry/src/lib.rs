@@ -41,7 +41,8 @@ mod labels;
 pub mod logging;
 #[cfg(feature = "loki")]
 pub mod loki;
-pub mod metrics;
+pub mod names;
+pub mod registry;
 mod request_id;
 mod server;
 
@@ -54,7 +55,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
@@ -65,7 +65,10 @@ pub use request_id::{RequestId, REQUEST_ID_HEADER};
 use breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use config::Defaults;
 use health::{Health, HealthCheck, HealthGroup, HealthReport, InvalidHealthGroup};
-use metrics::{MetricError, Registry, Sessions, TranslationQuality, WebSockets};
+use registry::{
+    Matcher, MetricError, MetricsRecorder, RecorderError, Registry, Sessions, TranslationQuality,
+    WebSockets,
+};
 
 /// Everything that can go wrong setting telemetry up or serving.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,9 @@ pub enum Error {
     /// A health group refers to a check that does not exist, or has a bad name.
     #[error(transparent)]
     HealthGroup(#[from] InvalidHealthGroup),
+    /// The `metrics` facade recorder could not be set up or installed.
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
     /// Health checks need a tokio runtime to run on.
     #[error("health checks need a tokio runtime: call build() inside one")]
     NoRuntime,
@@ -118,6 +124,27 @@ pub struct TelemetryBuilder {
     groups: Vec<HealthGroup>,
     install_logging: bool,
     env: EnvLookup,
+    facade: FacadeOptions,
+}
+
+/// The builder's `metrics` facade and histogram settings.
+#[derive(Debug, Clone)]
+struct FacadeOptions {
+    install: bool,
+    buckets: Option<Vec<f64>>,
+    rules: Vec<(Matcher, Vec<f64>)>,
+    http_duration_buckets: Option<Vec<f64>>,
+}
+
+impl Default for FacadeOptions {
+    fn default() -> Self {
+        FacadeOptions {
+            install: true,
+            buckets: None,
+            rules: Vec::new(),
+            http_duration_buckets: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -126,6 +153,7 @@ impl std::fmt::Debug for TelemetryBuilder {
             .field("defaults", &self.defaults)
             .field("checks", &self.checks)
             .field("groups", &self.groups)
+            .field("facade", &self.facade)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +303,81 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) makes the library's recorder the process's global
+    /// [`metrics`](https://docs.rs/metrics) recorder (default `true`), so that
+    /// `metrics::counter!`, `gauge!` and `histogram!` from the service and its dependencies
+    /// are served on `/api/metrics` with the standard labels.
+    ///
+    /// The `metrics` crate allows one global recorder per process. When another one (say
+    /// metrics-exporter-prometheus') is installed already, `build()` fails with
+    /// [`RecorderError::AlreadyInstalled`] rather than leave the facade silently elsewhere:
+    /// turn this off to keep the other recorder, and use [`Telemetry::recorder`] to feed
+    /// this registry where you want. A later `Telemetry` built with the recorder installed
+    /// takes the facade over from an earlier one. Nothing is installed while metrics are
+    /// disabled.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::Telemetry;
+    /// let telemetry = Telemetry::builder("audio")
+    ///     .install_logging(false)
+    ///     .install_recorder(false)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!telemetry.recorder().is_installed());
+    /// ```
+    pub fn install_recorder(mut self, install: bool) -> Self {
+        self.facade.install = install;
+        self
+    }
+
+    /// Bucket bounds of the `metrics` facade's histograms (default
+    /// [`LATENCY_BUCKETS`](registry::LATENCY_BUCKETS)); a bad list is an error from `build()`.
+    ///
+    /// ```
+    /// let telemetry = livetranslate_telemetry::Telemetry::builder("audio")
+    ///     .install_logging(false)
+    ///     .install_recorder(false)
+    ///     .histogram_buckets(&[0.01, 0.1, 1.0, 10.0])
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn histogram_buckets(mut self, bounds: &[f64]) -> Self {
+        self.facade.buckets = Some(bounds.to_vec());
+        self
+    }
+
+    /// Bucket bounds of the `metrics` facade's histograms whose name `matcher` matches (a full
+    /// match wins over a prefix, a prefix over a suffix).
+    ///
+    /// ```
+    /// use livetranslate_telemetry::{registry::Matcher, Telemetry};
+    /// let telemetry = Telemetry::builder("audio")
+    ///     .install_logging(false)
+    ///     .install_recorder(false)
+    ///     .histogram_buckets_for(Matcher::Suffix("_bytes".into()), &[1024.0, 65536.0, 1048576.0])
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn histogram_buckets_for(mut self, matcher: Matcher, bounds: &[f64]) -> Self {
+        self.facade.rules.push((matcher, bounds.to_vec()));
+        self
+    }
+
+    /// Bucket bounds of `http_server_request_duration_seconds` (default
+    /// [`LATENCY_BUCKETS`](registry::LATENCY_BUCKETS)); a bad list is an error from `build()`.
+    ///
+    /// ```
+    /// let telemetry = livetranslate_telemetry::Telemetry::builder("audio")
+    ///     .install_logging(false)
+    ///     .http_duration_buckets(&[0.05, 0.1, 0.2, 0.5, 1.0])
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn http_duration_buckets(mut self, bounds: &[f64]) -> Self {
+        self.facade.http_duration_buckets = Some(bounds.to_vec());
+        self
+    }
+
     /// Reads settings from `lookup` instead of the process environment (for tests).
     pub fn env_lookup(
         mut self,
@@ -293,7 +396,10 @@ impl TelemetryBuilder {
             return Err(Error::NoRuntime);
         }
         let registry = Registry::new(&config.labels.pairs());
-        registry.register_collector(metrics::process::NAMES, metrics::process::ProcessCollector)?;
+        registry.register_collector(
+            registry::process::NAMES,
+            registry::process::ProcessCollector,
+        )?;
         registry
             .gauge(
                 "livetranslate_build_info",
@@ -303,12 +409,19 @@ impl TelemetryBuilder {
             .with(&[])?
             .set(1.0);
         let http = if config.metrics_enabled {
-            Some(http::metrics::HttpMetrics::register(&registry)?)
+            Some(http::metrics::HttpMetrics::register(
+                &registry,
+                self.facade.http_duration_buckets.as_deref(),
+            )?)
         } else {
             None
         };
         let groups = health::resolve_groups(self.groups, &self.checks)?;
         let health = Health::new(config.labels.clone(), self.checks, groups, &registry)?;
+        let recorder = self.facade.recorder(&registry)?;
+        if config.metrics_enabled && self.facade.install {
+            recorder.install()?;
+        }
         #[cfg(feature = "loki")]
         let loki = match loki::LokiSettings::from_env(&self.env)? {
             Some(settings) => {
@@ -340,6 +453,7 @@ impl TelemetryBuilder {
             loki: loki_handle,
             http,
             health,
+            recorder,
             registry,
             config,
             log_guard: Mutex::new(log_guard),
@@ -350,6 +464,7 @@ impl TelemetryBuilder {
 struct Inner {
     config: Config,
     registry: Registry,
+    recorder: MetricsRecorder,
     http: Option<&'static http::metrics::HttpMetrics>,
     health: Arc<Health>,
     websockets: WebSockets,
@@ -392,6 +507,7 @@ impl Telemetry {
             groups: Vec::new(),
             install_logging: true,
             env: Box::new(|var| std::env::var(var).ok()),
+            facade: FacadeOptions::default(),
         }
     }
 
@@ -416,6 +532,21 @@ impl Telemetry {
     /// ```
     pub fn metrics(&self) -> &Registry {
         &self.0.registry
+    }
+
+    /// The `metrics` facade recorder feeding this registry: the global one unless
+    /// [`install_recorder(false)`](TelemetryBuilder::install_recorder); use it for a local
+    /// recorder in tests or next to another recorder.
+    ///
+    /// ```
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).install_recorder(false).build().unwrap();
+    /// metrics::with_local_recorder(&telemetry.recorder(), || {
+    ///     metrics::gauge!("doc_queue_depth").set(3.0);
+    /// });
+    /// assert!(telemetry.render_metrics().contains("doc_queue_depth{service=\"doc\""));
+    /// ```
+    pub fn recorder(&self) -> MetricsRecorder {
+        self.0.recorder.clone()
     }
 
     /// The WebSocket connection metrics.
@@ -484,9 +615,21 @@ impl Telemetry {
         self.0.health.readiness().is_ok()
     }
 
-    /// Every metric in the Prometheus text format (what `/api/metrics` serves).
+    /// Every metric in the Prometheus text format (what `/api/metrics` serves by default).
     pub fn render_metrics(&self) -> String {
         self.0.registry.render()
+    }
+
+    /// Every metric in `format` (OpenMetrics is what `/api/metrics` serves when the scraper's
+    /// `Accept` asks for it).
+    ///
+    /// ```
+    /// use livetranslate_telemetry::registry::encode::Format;
+    /// # let telemetry = livetranslate_telemetry::Telemetry::builder("doc").install_logging(false).install_recorder(false).build().unwrap();
+    /// assert!(telemetry.render_metrics_as(Format::OpenMetrics).ends_with("# EOF\n"));
+    /// ```
+    pub fn render_metrics_as(&self, format: registry::encode::Format) -> String {
+        self.0.registry.render_as(format)
     }
 
     /// The telemetry endpoints alone: `/api/health*` and, unless metrics are disabled,
@@ -497,18 +640,9 @@ impl Telemetry {
             let registry = self.0.registry.clone();
             router = router.route(
                 "/api/metrics",
-                get(move || {
+                get(move |headers: axum::http::HeaderMap| {
                     let registry = registry.clone();
-                    async move {
-                        (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                metrics::encode::CONTENT_TYPE,
-                            )],
-                            registry.render(),
-                        )
-                            .into_response()
-                    }
+                    async move { registry::exporter::respond(&registry, &headers) }
                 }),
             );
         }
@@ -612,5 +746,19 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+impl FacadeOptions {
+    /// The facade recorder of `registry` with these bucket settings.
+    fn recorder(&self, registry: &Registry) -> Result<MetricsRecorder, RecorderError> {
+        let mut builder = MetricsRecorder::builder(registry);
+        if let Some(b) = &self.buckets {
+            builder = builder.buckets(b);
+        }
+        for (m, b) in &self.rules {
+            builder = builder.buckets_for(m.clone(), b);
+        }
+        builder.build()
     }
 }

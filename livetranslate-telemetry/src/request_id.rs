@@ -43,20 +43,31 @@ impl RequestId {
 
     /// A new random id: 32 lowercase hex digits (128 bits).
     pub fn generate() -> Self {
-        let (a, b) = (next_random(), next_random());
         let mut buf = [0u8; 32];
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (i, byte) in a
-            .to_be_bytes()
-            .iter()
-            .chain(b.to_be_bytes().iter())
-            .enumerate()
-        {
-            buf[2 * i] = HEX[(byte >> 4) as usize];
-            buf[2 * i + 1] = HEX[(byte & 0xf) as usize];
-        }
+        write_hex(&mut buf[..16], next_random());
+        write_hex(&mut buf[16..], next_random());
         // Hex digits are always a valid header value.
         RequestId(HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0")))
+    }
+}
+
+/// Two lowercase hex digits for every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
+/// Writes `n` as 16 lowercase hex digits into `out[..16]` (for request and trace ids).
+#[inline]
+pub(crate) fn write_hex(out: &mut [u8], n: u64) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
     }
 }
 
@@ -70,7 +81,7 @@ thread_local! {
 }
 
 /// wyrand: a fast, well-distributed 64-bit generator (not for secrets).
-fn next_random() -> u64 {
+pub(crate) fn next_random() -> u64 {
     RNG.with(|state| {
         let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
         state.set(s);

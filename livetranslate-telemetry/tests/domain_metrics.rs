@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{builder, value};
 use livetranslate_telemetry::breaker::{BreakerConfig, BreakerState};
-use livetranslate_telemetry::metrics::MetricError;
+use livetranslate_telemetry::registry::MetricError;
 
 #[test]
 fn websocket_guard_counts_connections_and_enforces_the_limit() {

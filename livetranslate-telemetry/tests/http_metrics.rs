@@ -324,3 +324,143 @@ async fn a_management_port_equal_to_the_main_port_is_refused() {
         "{err}"
     );
 }
+
+/// The `http_route` values that have a request-duration series in `text`.
+fn counted_routes(text: &str) -> Vec<String> {
+    let mut routes: Vec<String> = samples(text, "http_server_request_duration_seconds_count")
+        .iter()
+        .filter_map(|l| l.split("http_route=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    routes.sort();
+    routes.dedup();
+    routes
+}
+
+#[tokio::test]
+async fn own_endpoints_are_not_counted_unless_asked() {
+    let t = builder("audio", &[]).build().expect("telemetry");
+    let app = app(&t);
+    for uri in [
+        "/api/health",
+        "/api/health/live",
+        "/api/health/ready",
+        "/api/metrics",
+    ] {
+        get_req(&app, uri).await;
+    }
+    get_req(&app, "/api/users/1").await;
+    let (_, body) = get_req(&app, "/api/metrics").await;
+    assert_eq!(counted_routes(&body), ["/api/users/{id}"]);
+    // Not counted at all: nothing in flight either while a scrape is answered.
+    assert_eq!(
+        value(&body, "http_server_active_requests", &["GET"]),
+        Some(0.0)
+    );
+
+    let t = builder("audio", &[]).build().expect("telemetry");
+    let app = Router::new()
+        .route("/api/users/{id}", get(|| async { "user" }))
+        .merge(t.routes())
+        .layer(t.http_layer().count_own_endpoints(true));
+    for uri in ["/api/health", "/api/health/live", "/api/metrics"] {
+        get_req(&app, uri).await;
+    }
+    let (_, body) = get_req(&app, "/api/metrics").await;
+    assert_eq!(
+        counted_routes(&body),
+        ["/api/health", "/api/health/live", "/api/metrics"]
+    );
+}
+
+#[tokio::test]
+async fn excluded_routes_are_left_out_of_the_metrics_only() {
+    let t = builder("audio", &[]).build().expect("telemetry");
+    let app = Router::new()
+        .route("/internal/stats", get(|| async { "stats" }))
+        .route("/internal/cache/{key}", get(|| async { "cache" }))
+        .route("/favicon.ico", get(|| async { "icon" }))
+        .route("/favicon.ico.bak", get(|| async { "bak" }))
+        .route("/api/users/{id}", get(|| async { "user" }))
+        .layer(
+            t.http_layer()
+                .exclude_route("/internal/*")
+                .exclude_route("/favicon.ico"),
+        );
+    for uri in [
+        "/internal/stats",
+        "/internal/cache/a",
+        "/favicon.ico",
+        "/favicon.ico.bak",
+        "/api/users/7",
+    ] {
+        let (res, _) = get_req(&app, uri).await;
+        // Request ids still apply to excluded routes.
+        assert!(res.headers().contains_key("x-request-id"), "{uri}");
+    }
+    assert_eq!(
+        counted_routes(&t.render_metrics()),
+        ["/api/users/{id}", "/favicon.ico.bak"]
+    );
+}
+
+#[tokio::test]
+async fn route_groups_share_one_series() {
+    let t = builder("audio", &[]).build().expect("telemetry");
+    let app = Router::new()
+        .route("/api/v1/users/{id}", get(|| async { "u" }))
+        .route("/api/v1/orders/{id}", get(|| async { "o" }))
+        .route("/api/v2/users/{id}", get(|| async { "u2" }))
+        .layer(t.http_layer().group_routes(|template| {
+            if template.starts_with("/api/v1/") {
+                "/api/v1/*".to_owned()
+            } else {
+                template.to_owned()
+            }
+        }));
+    for uri in ["/api/v1/users/1", "/api/v1/orders/2", "/api/v2/users/3"] {
+        get_req(&app, uri).await;
+    }
+    let text = t.render_metrics();
+    assert_eq!(counted_routes(&text), ["/api/v1/*", "/api/v2/users/{id}"]);
+    assert_eq!(
+        value(
+            &text,
+            "http_server_request_duration_seconds_count",
+            &["http_route=\"/api/v1/*\""]
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn request_duration_buckets_can_be_set() {
+    let t = builder("audio", &[])
+        .http_duration_buckets(&[0.05, 0.5, 5.0])
+        .build()
+        .expect("telemetry");
+    let app = app(&t);
+    get_req(&app, "/api/users/1").await;
+    let text = t.render_metrics();
+    let les: Vec<&str> = samples(&text, "http_server_request_duration_seconds_bucket")
+        .iter()
+        .filter_map(|l| l.split("le=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(les, ["0.05", "0.5", "5", "+Inf"]);
+    // The size histograms keep their own buckets.
+    assert!(samples(&text, "http_server_request_body_size_bytes_bucket").len() > 4);
+
+    for bad in [&[][..], &[1.0, 0.5][..], &[0.1, f64::NAN][..]] {
+        let err = builder("audio", &[])
+            .http_duration_buckets(bad)
+            .build()
+            .expect_err("bad buckets")
+            .to_string();
+        assert!(
+            err.contains("http_server_request_duration_seconds"),
+            "{err}"
+        );
+    }
+}

@@ -109,6 +109,11 @@ pub fn agent_binary() -> PathBuf {
 
 /// Starts a real Prometheus on a free port with `config` (YAML text); waits until ready.
 pub fn start_prometheus(dir: &TempDir, config: &str) -> (Proc, u16) {
+    start_prometheus_with(dir, config, &[])
+}
+
+/// [`start_prometheus`] with extra command-line flags (`--enable-feature=...`).
+pub fn start_prometheus_with(dir: &TempDir, config: &str, flags: &[&str]) -> (Proc, u16) {
     let port = free_port();
     let path = dir.path().join("prometheus.yml");
     std::fs::write(&path, config).expect("prometheus config");
@@ -120,6 +125,7 @@ pub fn start_prometheus(dir: &TempDir, config: &str) -> (Proc, u16) {
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("prometheus.log")).expect("log file"))
         .spawn()
@@ -141,17 +147,21 @@ pub fn start_prometheus(dir: &TempDir, config: &str) -> (Proc, u16) {
     (proc, port)
 }
 
-/// Runs an instant query; the result vector (None on any error).
-pub fn prom_query(port: u16, q: &str) -> Option<Vec<serde_json::Value>> {
-    let enc: String = q
-        .bytes()
+/// `s` percent-encoded for a URL query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
+        .collect()
+}
+
+/// Runs an instant query; the result vector (None on any error).
+pub fn prom_query(port: u16, q: &str) -> Option<Vec<serde_json::Value>> {
+    let enc = urlencode(q);
     let (code, body) = http_get(&format!("http://127.0.0.1:{port}/api/v1/query?query={enc}"))?;
     if code != 200 {
         return None;
@@ -305,17 +315,23 @@ pub fn parse_json_strict(text: &str) -> Result<serde_json::Value, String> {
 
 /// A blocking HTTP GET of a loopback URL, bounded by 10 s: status and body.
 pub fn http_get(url: &str) -> Option<(u16, String)> {
+    http_get_with(url, &[])
+}
+
+/// [`http_get`] with request headers.
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     rt.block_on(async {
-        let res = reqwest::Client::new()
+        let mut req = reqwest::Client::new()
             .get(url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
+            .timeout(Duration::from_secs(10));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.ok()?;
         let status = res.status().as_u16();
         Some((status, res.text().await.ok()?))
     })

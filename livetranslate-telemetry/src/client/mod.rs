@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::breaker::{BreakerConfig, BreakerOpen, CircuitBreaker};
 use crate::context::RequestContext;
 use crate::http::metrics::FxHasher;
-use crate::metrics::{Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS};
+use crate::registry::{Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS};
 
 /// The client metric families of one registry.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::check::{CheckOutcome, HealthCheck, HealthStatus};
 use super::group::{HealthGroup, InvalidHealthGroup};
 use crate::labels::StandardLabels;
-use crate::metrics::{read, write, Counter, Family, Gauge, MetricError, Registry};
+use crate::registry::{read, write, Counter, Family, Gauge, MetricError, Registry};
 
 /// The latest result of one check.
 #[derive(Debug, Clone, Serialize)]

@@ -3,58 +3,30 @@
 //! - the route entry and the (method, status) series are found through per-thread caches
 //!   (a hash of the route template: templates are not attacker-controlled), so the common
 //!   path takes no lock;
-//! - histograms and in-flight counts are sharded per thread ([`crate::metrics::sharded`]);
+//! - histograms and in-flight counts are sharded per thread ([`crate::registry::sharded`]);
 //! - route entries and series live as long as the process (HTTP series are never removed,
 //!   as in every Prometheus client), so requests hold plain references, not reference counts.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
-use crate::metrics::encode::{self, render_labels};
-use crate::metrics::sharded::{ShardedCounts, ShardedHistogram};
-use crate::metrics::{read, write, Collect, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS};
+// The client instrumentation finds the hasher here.
+use crate::registry::encode::{self, render_labels, Format};
+use crate::registry::fxhash::Fx;
+pub(crate) use crate::registry::fxhash::FxHasher;
+use crate::registry::sharded::{ShardedCounts, ShardedHistogram};
+use crate::registry::{
+    check_buckets, read, write, Collect, MetricError, Registry, LATENCY_BUCKETS, SIZE_BUCKETS,
+};
 
-use super::route::METHODS;
+use super::route::{RouteRules, METHODS};
 
 pub(crate) const DURATION: &str = "http_server_request_duration_seconds";
 pub(crate) const ACTIVE: &str = "http_server_active_requests";
 pub(crate) const REQUEST_SIZE: &str = "http_server_request_body_size_bytes";
 pub(crate) const RESPONSE_SIZE: &str = "http_server_response_body_size_bytes";
-
-/// FxHash (as used in rustc): a multiply-rotate hash, fast on short keys.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Fx = BuildHasherDefault<FxHasher>;
 
 /// The three histograms of one (method, route, status) label set.
 #[derive(Debug)]
@@ -77,15 +49,16 @@ struct ActiveRequests {
 pub(crate) struct RouteEntry {
     route: Box<str>,
     active: &'static ActiveRequests,
+    duration_buckets: &'static [f64],
     series: RwLock<Vec<(u8, u16, &'static HttpSeries)>>,
 }
 
-/// Route template → entry, for one metrics store.
-type RouteMap = HashMap<Box<str>, &'static RouteEntry, Fx>;
+/// Route template → entry (`None`: not counted), for one metrics store and route rules.
+type RouteMap = HashMap<Box<str>, Option<&'static RouteEntry>, Fx>;
 
 thread_local! {
-    /// (metrics store, route template) → entry.
-    static ROUTES: RefCell<HashMap<usize, RouteMap, Fx>> = RefCell::default();
+    /// (metrics store, route rules id) → (route template → entry).
+    static ROUTES: RefCell<HashMap<(usize, u64), RouteMap, Fx>> = RefCell::default();
     /// (route entry, method, status) → series.
     static SERIES: RefCell<HashMap<(usize, u8, u16), &'static HttpSeries, Fx>> = RefCell::default();
 }
@@ -141,7 +114,7 @@ impl RouteEntry {
             ("http_response_status_code", code.as_str()),
         ]);
         let s: &'static HttpSeries = Box::leak(Box::new(HttpSeries {
-            duration: ShardedHistogram::new(LATENCY_BUCKETS),
+            duration: ShardedHistogram::with_exemplars(self.duration_buckets),
             request_size: ShardedHistogram::new(SIZE_BUCKETS),
             response_size: ShardedHistogram::new(SIZE_BUCKETS),
             labels,
@@ -156,15 +129,28 @@ impl RouteEntry {
 pub(crate) struct HttpMetrics {
     routes: RwLock<HashMap<Box<str>, &'static RouteEntry, Fx>>,
     active: &'static ActiveRequests,
+    duration_buckets: &'static [f64],
 }
 
 impl HttpMetrics {
     /// Creates the HTTP metrics (for the life of the process) and registers them for rendering
-    /// in `registry`.
-    pub(crate) fn register(registry: &Registry) -> Result<&'static Self, MetricError> {
+    /// in `registry`; the request-duration histogram uses `duration_buckets` (checked with
+    /// [`check_buckets`]; [`LATENCY_BUCKETS`] by default).
+    pub(crate) fn register(
+        registry: &Registry,
+        duration_buckets: Option<&[f64]>,
+    ) -> Result<&'static Self, MetricError> {
+        let duration_buckets: &'static [f64] = match duration_buckets {
+            None => LATENCY_BUCKETS,
+            Some(b) => {
+                check_buckets(DURATION, b)?;
+                Box::leak(b.to_vec().into_boxed_slice())
+            }
+        };
         let metrics: &'static HttpMetrics = Box::leak(Box::new(HttpMetrics {
             routes: RwLock::new(HashMap::default()),
             active: Box::leak(Box::default()),
+            duration_buckets,
         }));
         registry.register_collector(
             &[DURATION, ACTIVE, REQUEST_SIZE, RESPONSE_SIZE],
@@ -173,20 +159,25 @@ impl HttpMetrics {
         Ok(metrics)
     }
 
-    /// The entry of a route template.
+    /// The entry a request of this route template is counted under, or `None` when `rules`
+    /// exclude it.
     #[inline]
-    pub(crate) fn route(&'static self, route: &str) -> &'static RouteEntry {
-        let id = self as *const HttpMetrics as usize;
-        let cached = ROUTES.with(|c| c.borrow().get(&id).and_then(|m| m.get(route)).copied());
+    pub(crate) fn route(
+        &'static self,
+        rules: &RouteRules,
+        template: &str,
+    ) -> Option<&'static RouteEntry> {
+        let id = (self as *const HttpMetrics as usize, rules.id);
+        let cached = ROUTES.with(|c| c.borrow().get(&id).and_then(|m| m.get(template)).copied());
         if let Some(e) = cached {
             return e;
         }
-        let e = self.route_slow(route);
+        let e = rules.resolve(template).map(|route| self.route_slow(&route));
         ROUTES.with(|c| {
             c.borrow_mut()
                 .entry(id)
                 .or_default()
-                .insert(route.into(), e)
+                .insert(template.into(), e)
         });
         e
     }
@@ -200,12 +191,13 @@ impl HttpMetrics {
             Box::leak(Box::new(RouteEntry {
                 route: route.into(),
                 active: self.active,
+                duration_buckets: self.duration_buckets,
                 series: RwLock::new(Vec::new()),
             }))
         })
     }
 
-    fn encode(&self, const_labels: &str, out: &mut String) {
+    fn encode(&self, format: Format, const_labels: &str, out: &mut String) {
         let mut all: Vec<&'static HttpSeries> = Vec::new();
         {
             let routes = read(&self.routes);
@@ -232,15 +224,22 @@ impl HttpMetrics {
         ];
         if !all.is_empty() {
             for (name, help, pick) in families {
-                encode::write_header(out, name, help, "histogram");
+                let unit = if name == DURATION { "seconds" } else { "bytes" };
+                encode::write_family_header(out, format, name, help, "histogram", Some(unit));
                 for s in &all {
                     let h = pick(s);
-                    encode::write_histogram(
+                    // Exemplars (the request duration's) are OpenMetrics only.
+                    let exemplars = match format {
+                        Format::OpenMetrics => h.exemplars(),
+                        Format::Text => Vec::new(),
+                    };
+                    encode::write_histogram_with_exemplars(
                         out,
                         name,
                         &[const_labels, &s.labels],
                         &h.snapshot(),
                         h.bounds(),
+                        &exemplars,
                     );
                 }
             }
@@ -249,11 +248,13 @@ impl HttpMetrics {
             .filter(|&i| self.active.seen[i].load(Ordering::Relaxed))
             .collect();
         if !seen.is_empty() {
-            encode::write_header(
+            encode::write_family_header(
                 out,
+                format,
                 ACTIVE,
                 "Number of HTTP server requests in flight.",
                 "gauge",
+                None,
             );
             for i in seen {
                 let label = render_labels([("http_request_method", METHODS[i])]);
@@ -277,6 +278,10 @@ struct Renderer(&'static HttpMetrics);
 
 impl Collect for Renderer {
     fn encode(&self, const_labels: &str, out: &mut String) {
-        self.0.encode(const_labels, out);
+        self.0.encode(Format::Text, const_labels, out);
+    }
+
+    fn encode_as(&self, format: Format, const_labels: &str, out: &mut String) {
+        self.0.encode(format, const_labels, out);
     }
 }

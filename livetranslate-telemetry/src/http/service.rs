@@ -10,13 +10,22 @@ use http_body::Body as _;
 use tower_service::Service;
 
 use super::body::CountingBody;
-use super::future::{MaybeScoped, RequestState, ResponseFuture};
-use super::layer::HttpLayer;
-use super::route::{method_index, route_of, METHODS, UNMATCHED_ROUTE};
-use crate::context::{valid_traceparent, RequestContext, CURRENT, TRACEPARENT_HEADER};
+use super::future::{MaybeScoped, RequestBytes, RequestMetrics, RequestState, ResponseFuture};
+use super::metrics::HttpMetrics;
+use super::route::{method_index, route_of, RouteRules, UNMATCHED_ROUTE};
+use crate::context::{new_traceparent, trace_id_of, RequestContext, CURRENT, TRACEPARENT_HEADER};
 use crate::request_id::{RequestId, REQUEST_ID_HEADER};
 
-/// The service made by [`HttpLayer`].
+/// What the middleware does, as configured on the [`HttpLayer`](super::HttpLayer).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub metrics: Option<&'static HttpMetrics>,
+    pub request_id: bool,
+    pub access_log: bool,
+    pub routes: Arc<RouteRules>,
+}
+
+/// The service made by [`HttpLayer`](super::HttpLayer).
 ///
 /// ```
 /// use livetranslate_telemetry::http::{HttpLayer, HttpService};
@@ -25,8 +34,14 @@ use crate::request_id::{RequestId, REQUEST_ID_HEADER};
 /// ```
 #[derive(Clone, Debug)]
 pub struct HttpService<S> {
-    pub(crate) inner: S,
-    pub(crate) layer: HttpLayer,
+    inner: S,
+    settings: Settings,
+}
+
+impl<S> HttpService<S> {
+    pub(crate) fn new(inner: S, settings: Settings) -> Self {
+        HttpService { inner, settings }
+    }
 }
 
 impl<S, ResBody> Service<Request<Body>> for HttpService<S>
@@ -46,8 +61,9 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let start = Instant::now();
         let method = method_index(req.method());
+        let settings = &self.settings;
 
-        let request_id = if self.layer.request_id {
+        let request_id = if settings.request_id {
             let id = req
                 .headers()
                 .get(REQUEST_ID_HEADER)
@@ -60,46 +76,54 @@ where
         } else {
             None
         };
+        // The trace context comes with the request context: the incoming one when valid,
+        // a new one otherwise.
+        let (traceparent, trace_id) = match &request_id {
+            Some(_) => trace_context(req.headers().get(TRACEPARENT_HEADER)),
+            None => (None, 0),
+        };
 
-        let span = if self.layer.access_log {
+        let span = if settings.access_log {
             tracing::info_span!(
                 "request",
                 request_id = request_id.as_ref().map(RequestId::as_str),
+                trace_id = traceparent
+                    .as_ref()
+                    .and_then(|t| t.to_str().ok())
+                    .and_then(|t| t.get(3..35)),
             )
         } else {
             tracing::Span::none()
         };
-        let log_path = (self.layer.access_log
+        let log_path = (settings.access_log
             && tracing::enabled!(target: "access", tracing::Level::INFO))
         .then(|| (req.uri().clone(), route_of(&req)));
 
-        let metrics = self.layer.metrics.as_ref().map(|m| {
-            let route = m.route(route_str(&req));
-            route.start(method);
-            let request_bytes = match req.body().size_hint().exact() {
-                Some(n) => RequestBytes::Known(n),
-                None => {
-                    let counter = Arc::new(AtomicU64::new(0));
-                    let body = std::mem::take(req.body_mut());
-                    *req.body_mut() = Body::new(CountingBody::new(body, counter.clone(), None));
-                    RequestBytes::Counted(counter)
+        let metrics = settings
+            .metrics
+            .and_then(|m| m.route(&settings.routes, route_str(&req)))
+            .map(|route| {
+                route.start(method);
+                let request_bytes = match req.body().size_hint().exact() {
+                    Some(n) => RequestBytes::Known(n),
+                    None => {
+                        let counter = Arc::new(AtomicU64::new(0));
+                        let body = std::mem::take(req.body_mut());
+                        *req.body_mut() = Body::new(CountingBody::new(body, counter.clone(), None));
+                        RequestBytes::Counted(counter)
+                    }
+                };
+                RequestMetrics {
+                    route,
+                    method,
+                    request_bytes,
                 }
-            };
-            RequestMetrics {
-                route,
-                method,
-                request_bytes,
-            }
-        });
+            });
 
         // Handlers (and outbound calls they make) see the request's id and trace context.
         let context = request_id.as_ref().map(|id| RequestContext {
             request_id: Some(id.header_value().clone()),
-            traceparent: req
-                .headers()
-                .get(TRACEPARENT_HEADER)
-                .filter(|v| valid_traceparent(v.as_bytes()))
-                .cloned(),
+            traceparent,
         });
         let inner = {
             let _entered = span.enter();
@@ -117,6 +141,7 @@ where
                 start,
                 method,
                 request_id: request_id.map(|id| id.0),
+                trace_id,
                 metrics,
                 log_path,
             },
@@ -125,25 +150,16 @@ where
     }
 }
 
-/// How the request body's size is known.
-pub(crate) enum RequestBytes {
-    /// From `Content-Length` or a complete body.
-    Known(u64),
-    /// Counted as the handler reads a streamed body.
-    Counted(Arc<AtomicU64>),
-}
-
-/// The metrics state of one request; dropping it (response sent or request cancelled) ends
-/// the request's in-flight count.
-pub(crate) struct RequestMetrics {
-    pub route: &'static super::metrics::RouteEntry,
-    pub method: usize,
-    pub request_bytes: RequestBytes,
-}
-
-impl Drop for RequestMetrics {
-    fn drop(&mut self) {
-        self.route.end(self.method);
+/// The request's `traceparent` and trace id: the incoming header when it is valid, a new
+/// one otherwise.
+#[inline]
+fn trace_context(incoming: Option<&HeaderValue>) -> (Option<HeaderValue>, u128) {
+    match incoming.and_then(|v| trace_id_of(v.as_bytes()).map(|id| (v, id))) {
+        Some((v, id)) => (Some(v.clone()), id),
+        None => {
+            let (id, v) = new_traceparent();
+            (Some(v), id)
+        }
     }
 }
 
@@ -153,68 +169,4 @@ fn route_str<B>(req: &Request<B>) -> &str {
     req.extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or(UNMATCHED_ROUTE, |m| m.as_str())
-}
-
-/// Finishes a response: records metrics, sets the request id header, writes the access log.
-pub(crate) fn finish<ResBody>(
-    state: RequestState,
-    res: Response<ResBody>,
-    span: &tracing::Span,
-) -> Response<Body>
-where
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<axum::BoxError>,
-{
-    let elapsed = state.start.elapsed();
-    let status = res.status().as_u16();
-    let (mut parts, body) = res.into_parts();
-    if let Some(id) = state.request_id {
-        parts
-            .headers
-            .entry(REQUEST_ID_HEADER)
-            .or_insert_with(|| id as HeaderValue);
-    }
-    let response_size = body.size_hint().exact();
-    let mut request_size = None;
-    let body = match state.metrics {
-        Some(m) => {
-            let req_bytes = match &m.request_bytes {
-                RequestBytes::Known(n) => *n,
-                RequestBytes::Counted(c) => c.load(std::sync::atomic::Ordering::Relaxed),
-            };
-            request_size = Some(req_bytes);
-            let series = m.route.series(state.method, status);
-            series.duration.observe(elapsed.as_secs_f64());
-            series.request_size.observe(req_bytes as f64);
-            match response_size {
-                Some(n) => {
-                    series.response_size.observe(n as f64);
-                    Body::new(body)
-                }
-                None => Body::new(CountingBody::new(
-                    body,
-                    Arc::new(AtomicU64::new(0)),
-                    Some(series),
-                )),
-            }
-        }
-        None => Body::new(body),
-    };
-    if let Some((uri, matched)) = state.log_path {
-        let route = matched.as_ref().map_or(UNMATCHED_ROUTE, |m| m.as_str());
-        let path = uri.path();
-        tracing::info!(
-            target: "access",
-            parent: span,
-            method = METHODS[state.method],
-            route = route,
-            path = path,
-            status = status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            request_bytes = request_size,
-            response_bytes = response_size,
-            "request completed"
-        );
-    }
-    Response::from_parts(parts, body)
 }

@@ -29,7 +29,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::ConfigError;
 use crate::labels::StandardLabels;
-use crate::metrics::{Counter, Family, MetricError, Registry};
+use crate::registry::{Counter, Family, MetricError, Registry};
 
 /// Where and how to ship.
 #[derive(Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Process metrics (`process_*`) read from `/proc` at scrape time, as the Prometheus client
 //! libraries export them.
 
-use super::encode::{self, Sample};
+use super::encode::{self, Format, Sample};
 use super::Collect;
 
 /// Family names this collector writes.
@@ -102,10 +102,17 @@ pub(crate) struct ProcessCollector;
 
 impl Collect for ProcessCollector {
     fn encode(&self, const_labels: &str, out: &mut String) {
+        self.encode_as(Format::Text, const_labels, out);
+    }
+
+    fn encode_as(&self, format: Format, const_labels: &str, out: &mut String) {
         let Some(s) = read_stats() else { return };
         let labels = [const_labels];
         let mut family = |name: &str, help: &str, kind: &str, v: f64| {
-            encode::write_header(out, name, help, kind);
+            let unit = ["seconds", "bytes"]
+                .into_iter()
+                .find(|u| encode::openmetrics_family_name(name, kind).ends_with(u));
+            encode::write_family_header(out, format, name, help, kind, unit);
             encode::write_sample(out, name, "", &labels, Sample::Float(v));
         };
         family(

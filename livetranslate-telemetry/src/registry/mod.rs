@@ -1,14 +1,42 @@
-//! The recorder: named metric families and custom collectors, rendered together with the
-//! standard labels prepended to every series.
+//! The metric registry: lock-free primitives, labeled families, the [`Registry`] that renders
+//! them in the Prometheus text format or OpenMetrics, the `metrics` crate facade recorder,
+//! process metrics and the typed LiveTranslate domain metrics.
+//!
+//! (Named `registry`, not `metrics`, so that `use livetranslate_telemetry::*` or a `use` of
+//! this module never shadows the `metrics` crate in a service that uses its macros.)
+//!
+//! The split follows metrics-rs: the facade (`metrics::counter!` and friends, from the
+//! service or any dependency) and the typed handles ([`Counter`], [`Gauge`], [`Histogram`])
+//! are what code updates; the [`Registry`] records them (the facade through
+//! [`MetricsRecorder`]); the `/api/metrics` handler ([`exporter`]) is the only exporter.
+
+mod domain;
+pub mod encode;
+pub mod exporter;
+pub(crate) mod fxhash;
+mod primitives;
+pub(crate) mod process;
+mod recorder;
+pub(crate) mod sharded;
+
+pub use domain::{
+    ConnectionLimitReached, SessionGuard, Sessions, TranslationQuality, WebSocketGuard, WebSockets,
+};
+pub use primitives::{
+    Counter, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS, SCORE_BUCKETS, SIZE_BUCKETS,
+};
+pub use recorder::{
+    Matcher, MetricsRecorder, MetricsRecorderBuilder, RecorderError, DEFAULT_SERIES_LIMIT,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::encode::{self, Sample};
-use super::{Counter, Gauge, Histogram};
+use self::encode::{Format, Sample};
 use crate::labels::STANDARD_LABEL_NAMES;
+use crate::names::{is_reserved_label_name, is_valid_label_name, is_valid_metric_name};
 
 /// An error in a metric definition or use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +76,14 @@ pub enum MetricError {
         /// The rejected value.
         value: String,
     },
+    /// A histogram's bucket bounds are empty, not finite or not strictly increasing.
+    #[error("histogram buckets for {metric}: {reason}")]
+    InvalidBuckets {
+        /// The metric (or which histograms the buckets were for).
+        metric: String,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
     /// `with()` got a different number of label values than the family has label names.
     #[error("metric {metric}: expected {expected} label values, got {got}")]
     LabelCount {
@@ -60,17 +96,33 @@ pub enum MetricError {
     },
 }
 
-pub(crate) fn valid_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    !name.starts_with("__")
-        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+/// Checks histogram bucket bounds: at least one, all finite (`+Inf` is implied), strictly
+/// increasing.
+///
+/// ```
+/// use livetranslate_telemetry::registry::check_buckets;
+/// assert!(check_buckets("d", &[0.1, 1.0]).is_ok());
+/// assert!(check_buckets("d", &[]).is_err());
+/// assert!(check_buckets("d", &[1.0, 1.0]).is_err());
+/// assert!(check_buckets("d", &[0.1, f64::INFINITY]).is_err());
+/// ```
+pub fn check_buckets(metric: &str, bounds: &[f64]) -> Result<(), MetricError> {
+    let reason = if bounds.is_empty() {
+        Some("at least one bound is needed")
+    } else if bounds.iter().any(|b| !b.is_finite()) {
+        Some("bounds must be finite (+Inf is implied)")
+    } else if bounds.windows(2).any(|w| w[0] >= w[1]) {
+        Some("bounds must be strictly increasing")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(MetricError::InvalidBuckets {
+            metric: metric.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Something that writes one or more metric families in the text format.
@@ -79,7 +131,7 @@ fn valid_label_name(name: &str) -> bool {
 /// [`Registry::register_collector`].
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{Collect, Registry};
+/// use livetranslate_telemetry::registry::{Collect, Registry};
 /// struct Answer;
 /// impl Collect for Answer {
 ///     fn encode(&self, const_labels: &str, out: &mut String) {
@@ -95,6 +147,33 @@ pub trait Collect: Send + Sync + 'static {
     /// Appends this collector's families to `out`; `const_labels` is the rendered
     /// `name="value",...` list of standard labels (possibly empty) to put first on every series.
     fn encode(&self, const_labels: &str, out: &mut String);
+
+    /// Appends this collector's families to `out` in `format`. The default writes the text
+    /// format with [`encode`](Self::encode) and, for OpenMetrics, converts it
+    /// ([`encode::text_to_openmetrics`]); override it to write units or exemplars.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::registry::{encode::Format, Collect};
+    /// struct Up;
+    /// impl Collect for Up {
+    ///     fn encode(&self, labels: &str, out: &mut String) {
+    ///         out.push_str(&format!("# TYPE up_total counter\nup_total{{{labels}}} 1\n"));
+    ///     }
+    /// }
+    /// let mut out = String::new();
+    /// Up.encode_as(Format::OpenMetrics, "", &mut out);
+    /// assert_eq!(out, "# TYPE up counter\nup_total{} 1\n");
+    /// ```
+    fn encode_as(&self, format: Format, const_labels: &str, out: &mut String) {
+        match format {
+            Format::Text => self.encode(const_labels, out),
+            Format::OpenMetrics => {
+                let mut text = String::new();
+                self.encode(const_labels, &mut text);
+                encode::text_to_openmetrics(&text, out);
+            }
+        }
+    }
 }
 
 /// A metric kind that can live in a [`Family`].
@@ -141,7 +220,7 @@ struct FamilyInner<M> {
 /// single atomic operation, the lookup is not free.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Registry;
+/// use livetranslate_telemetry::registry::Registry;
 /// let registry = Registry::new(&[]);
 /// let translations = registry
 ///     .counter("translations_total", "Translations done.", &["language_pair"])
@@ -217,10 +296,14 @@ impl<M: Metric> Family<M> {
 
 impl<M: Metric> Collect for Family<M> {
     fn encode(&self, const_labels: &str, out: &mut String) {
+        self.encode_as(Format::Text, const_labels, out);
+    }
+
+    fn encode_as(&self, format: Format, const_labels: &str, out: &mut String) {
         let inner = &*self.0;
         let series = read(&inner.series);
         // A labeled family with no series yet still announces itself (HELP and TYPE).
-        encode::write_header(out, &inner.name, &inner.help, M::KIND);
+        encode::write_family_header(out, format, &inner.name, &inner.help, M::KIND, None);
         for (labels, metric) in series.iter() {
             metric.encode_series(&inner.name, &[const_labels, labels], out);
         }
@@ -258,7 +341,7 @@ struct RegistryInner {
 /// those of custom collectors.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Registry;
+/// use livetranslate_telemetry::registry::Registry;
 /// let registry = Registry::new(&[("service", "audio"), ("cluster", "eu-1")]);
 /// let g = registry.gauge("queue_depth", "Jobs waiting.", &[]).unwrap();
 /// g.with(&[]).unwrap().set(3.0);
@@ -298,11 +381,11 @@ impl Registry {
         extra_signature: &str,
         factory: Box<dyn Fn() -> M + Send + Sync>,
     ) -> Result<Family<M>, MetricError> {
-        if !valid_metric_name(name) {
+        if !is_valid_metric_name(name) {
             return Err(MetricError::InvalidName(name.to_owned()));
         }
         for label in label_names {
-            if !valid_label_name(label) {
+            if !is_valid_label_name(label) || is_reserved_label_name(label) {
                 return Err(MetricError::InvalidLabelName {
                     metric: name.to_owned(),
                     label: (*label).to_owned(),
@@ -334,6 +417,9 @@ impl Registry {
                 .and_then(|any| any.downcast_ref::<Family<M>>())
                 .cloned()
                 .ok_or_else(|| MetricError::Conflict(name.to_owned()));
+        }
+        if openmetrics_clash(&entries, name, M::KIND) {
+            return Err(MetricError::Conflict(name.to_owned()));
         }
         let family = Family(Arc::new(FamilyInner {
             name: name.to_owned(),
@@ -407,7 +493,7 @@ impl Registry {
     ) -> Result<(), MetricError> {
         let mut entries = write(&self.0.entries);
         for name in names {
-            if !valid_metric_name(name) {
+            if !is_valid_metric_name(name) {
                 return Err(MetricError::InvalidName((*name).to_owned()));
             }
             if entries.contains_key(*name) {
@@ -434,20 +520,86 @@ impl Registry {
         Ok(())
     }
 
+    /// Registers a family whose series are created at run time (the `metrics` facade's)
+    /// under `name`, a family of `kind` written by `collector`. Another registration of the
+    /// same name, or one OpenMetrics would confuse with it (`x` next to counter `x_total`), is
+    /// a [`MetricError::Conflict`].
+    pub(crate) fn register_dynamic(
+        &self,
+        name: &str,
+        kind: &str,
+        signature: String,
+        collector: Arc<dyn Collect>,
+    ) -> Result<(), MetricError> {
+        let mut entries = write(&self.0.entries);
+        if entries.contains_key(name) || openmetrics_clash(&entries, name, kind) {
+            return Err(MetricError::Conflict(name.to_owned()));
+        }
+        entries.insert(
+            name.to_owned(),
+            Entry {
+                signature,
+                collector,
+                family: None,
+            },
+        );
+        Ok(())
+    }
+
     /// Renders every family in the text exposition format.
     pub fn render(&self) -> String {
+        self.render_as(Format::Text)
+    }
+
+    /// Renders every family in `format` (OpenMetrics ends with `# EOF`).
+    ///
+    /// ```
+    /// use livetranslate_telemetry::registry::{encode::Format, Registry};
+    /// let registry = Registry::new(&[("service", "demo")]);
+    /// registry.counter("jobs_total", "Jobs.", &[]).unwrap().with(&[]).unwrap().inc();
+    /// let om = registry.render_as(Format::OpenMetrics);
+    /// assert!(om.contains("# TYPE jobs counter\njobs_total{service=\"demo\"} 1\n"));
+    /// assert!(om.ends_with("# EOF\n"));
+    /// ```
+    pub fn render_as(&self, format: Format) -> String {
         let mut out = String::with_capacity(self.0.last_len.load(Ordering::Relaxed) + 1024);
-        self.render_into(&mut out);
+        self.render_into_as(format, &mut out);
         self.0.last_len.store(out.len(), Ordering::Relaxed);
         out
     }
 
-    /// Appends every family to `out`.
+    /// Appends every family to `out` in the text format.
     pub fn render_into(&self, out: &mut String) {
+        self.render_into_as(Format::Text, out);
+    }
+
+    /// Appends every family to `out` in `format`, with the format's ending.
+    ///
+    /// ```
+    /// use livetranslate_telemetry::registry::{encode::Format, Registry};
+    /// let mut out = String::new();
+    /// Registry::new(&[]).render_into_as(Format::OpenMetrics, &mut out);
+    /// assert_eq!(out, "# EOF\n");
+    /// ```
+    pub fn render_into_as(&self, format: Format, out: &mut String) {
         let entries = read(&self.0.entries);
         for entry in entries.values() {
-            entry.collector.encode(&self.0.const_labels, out);
+            entry.collector.encode_as(format, &self.0.const_labels, out);
         }
+        encode::write_end(out, format);
+    }
+}
+
+/// Whether a new family `name` of `kind` would share its OpenMetrics family name with an
+/// existing one: counter `x_total` is family `x` there, so it cannot sit next to a gauge `x`.
+fn openmetrics_clash(entries: &BTreeMap<String, Entry>, name: &str, kind: &str) -> bool {
+    if kind == "counter" {
+        name.strip_suffix("_total")
+            .is_some_and(|family| entries.contains_key(family))
+    } else {
+        entries
+            .get(&format!("{name}_total"))
+            .is_some_and(|e| e.signature.starts_with("counter|") || e.signature == "facade|counter")
     }
 }
 

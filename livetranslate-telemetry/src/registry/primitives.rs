@@ -21,7 +21,7 @@ fn add_f64(cell: &AtomicU64, delta: f64) {
 /// A monotonically increasing integer count.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Counter;
+/// use livetranslate_telemetry::registry::Counter;
 /// let c = Counter::default();
 /// c.inc();
 /// c.inc_by(2);
@@ -50,7 +50,7 @@ impl Counter {
 /// A value that can go up and down.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::Gauge;
+/// use livetranslate_telemetry::registry::Gauge;
 /// let g = Gauge::default();
 /// g.set(4.0);
 /// g.dec();
@@ -111,7 +111,7 @@ struct HistogramCore {
 /// A distribution of observed values over fixed bucket boundaries.
 ///
 /// ```
-/// use livetranslate_telemetry::metrics::{Histogram, LATENCY_BUCKETS};
+/// use livetranslate_telemetry::registry::{Histogram, LATENCY_BUCKETS};
 /// let h = Histogram::new(LATENCY_BUCKETS);
 /// h.observe(0.2);
 /// h.observe(3.0);
