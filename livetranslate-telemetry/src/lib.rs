@@ -37,6 +37,7 @@ pub mod logging;
 pub mod loki;
 pub mod metrics;
 mod request_id;
+pub mod time;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{builder, value};
+use common::builder;
 use livetranslate_telemetry::metrics::{BreakerConfig, BreakerState, MetricError};
+use livetranslate_test_support::exposition::value;
 
 #[test]
 fn websocket_guard_counts_connections_and_enforces_the_limit() {
