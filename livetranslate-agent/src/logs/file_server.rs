@@ -172,17 +172,15 @@ impl<S: EntrySink> FileServer<S> {
         // Gauges are refreshed once a second, not on every turn of the loop.
         let mut last_status = Instant::now() - Duration::from_secs(1);
         while !self.shutdown.load(Ordering::Relaxed) {
-            if self
-                .last_discover
-                .is_none_or(|t| t.elapsed() >= self.config.discover_interval)
-            {
-                self.discover();
-            }
             let mut progressed = false;
             let mut i = 0;
             while i < self.files.len() {
                 if self.shutdown.load(Ordering::Relaxed) {
                     return;
+                }
+                // Between turns too: a file rotated in quickly is picked up before it is gone.
+                if self.discovery_due() {
+                    self.discover();
                 }
                 match self.pump(i) {
                     Ok(n) => progressed |= n > 0,
@@ -193,6 +191,9 @@ impl<S: EntrySink> FileServer<S> {
                 if self.check(i) {
                     i += 1;
                 }
+            }
+            if self.discovery_due() {
+                self.discover();
             }
             self.flush_expired();
             if last_status.elapsed() >= Duration::from_secs(1) {
@@ -206,6 +207,11 @@ impl<S: EntrySink> FileServer<S> {
                 std::thread::sleep(self.config.poll_interval);
             }
         }
+    }
+
+    fn discovery_due(&self) -> bool {
+        self.last_discover
+            .is_none_or(|t| t.elapsed() >= self.config.discover_interval)
     }
 
     fn discover(&mut self) {
@@ -344,10 +350,13 @@ impl<S: EntrySink> FileServer<S> {
     /// Reads what is new in file `i`; returns the bytes read (1 after a truncation).
     fn pump(&mut self, i: usize) -> std::io::Result<u64> {
         let (watcher, mut feed) = self.feed(i);
-        let read = watcher.read(&mut feed)?;
-        let n = match read {
+        let n = match watcher.read(&mut feed)? {
             Read::Truncated => {
                 self.truncated(i);
+                return Ok(1);
+            }
+            Read::Restarted => {
+                self.next_generation(i);
                 return Ok(1);
             }
             Read::Bytes(n) => n,
@@ -392,13 +401,20 @@ impl<S: EntrySink> FileServer<S> {
         }
     }
 
-    /// The file shrank under us (copytruncate) or was rewritten: read what was not read yet
-    /// from the copy, close this generation, then start a new one from offset 0.
+    /// The file shrank under us (copytruncate) or was rewritten: what was not read yet is
+    /// read from the copy first (by the next turns), then a new generation starts at 0.
     fn truncated(&mut self, i: usize) {
-        tracing::warn!(path = %self.files[i].label_path, offset = self.files[i].watcher.offset(), "file truncated");
-        let (watcher, mut feed) = self.feed(i);
-        watcher.restart_truncated(&mut feed);
-        feed.flush();
+        let t = &mut self.files[i];
+        tracing::warn!(path = %t.label_path, offset = t.watcher.offset(), "file truncated");
+        if !t.watcher.begin_restart() {
+            self.next_generation(i);
+        }
+    }
+
+    /// Closes the generation file `i` was reading (its pending entry emitted) and starts
+    /// the next one, from offset 0.
+    fn next_generation(&mut self, i: usize) {
+        self.feed(i).1.flush();
         let t = &mut self.files[i];
         self.checkpointer.close(t.id, t.decoder.last_end());
         t.decoder.restart();

@@ -8,7 +8,8 @@
 //!   the new file at the path is picked up by discovery as a new file;
 //! - copytruncate: the file is copied, then truncated in place. The bytes written between the
 //!   last read and the truncation are recovered from the copy (a sibling that starts like the
-//!   file and is longer than the offset), then reading starts over at 0;
+//!   file and is longer than the offset), a turn at a time like any read, then reading starts
+//!   over at 0;
 //! - delete: the handle is drained; a deleted file (no links left) is finished at its end
 //!   without waiting for late writes.
 
@@ -22,8 +23,9 @@ use super::fingerprint::{read_at, Fingerprint, HEAD_BYTES};
 use super::framing::{Fed, Line, LineFramer};
 
 const CHUNK: usize = 64 * 1024;
-/// Most bytes read from one file before the others get their turn.
-pub const MAX_PER_TURN: u64 = 4 * 1024 * 1024;
+/// Most bytes read from one file before the others get their turn (small enough that a file
+/// rotated quickly is still looked at before it is gone).
+pub const MAX_PER_TURN: u64 = 256 * 1024;
 /// How often a file that is not growing is checked for having been rewritten.
 const HEAD_CHECK_PERIOD: Duration = Duration::from_secs(1);
 
@@ -49,8 +51,11 @@ pub enum Read {
     /// The handler stopped the read.
     Stopped,
     /// The file is shorter than the offset, or its head changed: see
-    /// [`FileWatcher::restart_truncated`].
+    /// [`FileWatcher::begin_restart`].
     Truncated,
+    /// The copy left by copytruncate was drained: the watcher now reads the file from offset
+    /// 0 (a new generation of it).
+    Restarted,
 }
 
 /// What [`FileWatcher::check`] found.
@@ -62,7 +67,7 @@ pub enum Check {
     /// handle from now on, and the path should be looked at again for a new file.
     RotatedAway,
     /// The file was rewritten in place (its head changed): see
-    /// [`FileWatcher::restart_truncated`].
+    /// [`FileWatcher::begin_restart`].
     Truncated,
     /// Rotated away, read to its end, and deleted or quiet for `rotate_wait`: close it.
     Finished,
@@ -81,6 +86,8 @@ pub struct FileWatcher {
     framer: LineFramer,
     rotated_since: Option<Instant>,
     last_head_check: Instant,
+    /// After a truncation: the copytruncate copy being drained, and its length.
+    copy: Option<(File, u64)>,
 }
 
 #[cfg(unix)]
@@ -124,6 +131,7 @@ impl FileWatcher {
             framer: LineFramer::new(max_line_bytes),
             rotated_since,
             last_head_check: Instant::now(),
+            copy: None,
         }
     }
 
@@ -166,8 +174,18 @@ impl FileWatcher {
 
     /// Reads what is new, at most [`MAX_PER_TURN`] bytes, handing every complete line to
     /// `handler`. Notices a truncation (the file is shorter than the offset, or longer but
-    /// no longer starting with the same bytes) instead of reading.
+    /// no longer starting with the same bytes) instead of reading. While a copytruncate copy
+    /// is being drained, reads from the copy, then reports [`Read::Restarted`].
     pub fn read<H: LineHandler>(&mut self, handler: &mut H) -> io::Result<Read> {
+        if let Some((copy, len)) = &self.copy {
+            let read = read_range(copy, &mut self.offset, &mut self.framer, *len, handler)?;
+            if read == Read::Bytes(0) || self.offset >= *len {
+                self.copy = None;
+                self.start_over();
+                return Ok(Read::Restarted);
+            }
+            return Ok(read);
+        }
         let size = self.file.metadata()?.len();
         self.size = size;
         if size < self.offset
@@ -188,6 +206,10 @@ impl FileWatcher {
 
     /// Rotation and truncation checks (`now` is passed in so tests can move time).
     pub fn check(&mut self, now: Instant, rotate_wait: Duration) -> Check {
+        if self.copy.is_some() {
+            // Restarting: nothing to say until the copy is drained.
+            return Check::Unchanged;
+        }
         if now.saturating_duration_since(self.last_head_check) >= HEAD_CHECK_PERIOD {
             self.last_head_check = now;
             if self.fingerprint.head_len > 0
@@ -228,30 +250,30 @@ impl FileWatcher {
         true
     }
 
-    /// After [`Read::Truncated`] / [`Check::Truncated`]: reads the bytes not read before the
-    /// truncation from the copy copytruncate left (if one is found), handing its lines to
-    /// `handler`, then starts over at offset 0 with the file's new identity. Returns whether a
-    /// copy was found.
-    pub fn restart_truncated<H: LineHandler>(&mut self, handler: &mut H) -> bool {
-        let mut recovered = false;
+    /// After [`Read::Truncated`] / [`Check::Truncated`]: looks for the copy copytruncate left
+    /// (a sibling that starts like the file and holds more than the offset). When there is
+    /// one, the next reads drain the bytes not read before the truncation from it (a turn at
+    /// a time) and end with [`Read::Restarted`]; returns `true`. Otherwise starts over at
+    /// offset 0 with the file's new identity at once and returns `false`.
+    pub fn begin_restart(&mut self) -> bool {
         if let Some((copy, len)) = find_copy(&self.path, &self.fingerprint, self.offset) {
-            tracing::info!(copy = %copy.display(), from = self.offset, to = len, "reading the rest from the rotated copy");
             if let Ok(file) = File::open(&copy) {
-                recovered = true;
-                while self.offset < len {
-                    match read_range(&file, &mut self.offset, &mut self.framer, len, handler) {
-                        Ok(Read::Bytes(0)) | Ok(Read::Stopped) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
+                tracing::info!(copy = %copy.display(), from = self.offset, to = len, "reading the rest from the rotated copy");
+                self.copy = Some((file, len));
+                return true;
             }
         } else if self.size > 0 && self.offset > self.size {
             tracing::warn!(path = %self.path.display(), "no rotated copy found: bytes written after the last read and before the truncation cannot be recovered");
         }
+        self.start_over();
+        false
+    }
+
+    /// Reading starts over at offset 0, identity taken again.
+    fn start_over(&mut self) {
         self.offset = 0;
         self.framer.reset();
         self.fingerprint = Fingerprint::of(&self.file).unwrap_or(self.fingerprint);
-        recovered
     }
 
     /// A file's head grows until it covers [`HEAD_BYTES`]: keep the fingerprint current.
@@ -389,7 +411,7 @@ mod tests {
                     ControlFlow::Continue(())
                 })
                 .expect("read");
-            if last != Read::Bytes(MAX_PER_TURN) {
+            if !matches!(last, Read::Bytes(n) if n >= MAX_PER_TURN) {
                 break;
             }
         }
@@ -449,13 +471,22 @@ mod tests {
         let (lines, read) = drain(&mut w);
         assert!(lines.is_empty());
         assert_eq!(read, Read::Truncated);
-        let mut recovered = Vec::new();
-        let found = w.restart_truncated(&mut |l: Line<'_>| {
-            recovered.push((String::from_utf8_lossy(l.bytes).into_owned(), l.end));
-            ControlFlow::Continue(())
-        });
-        assert!(found);
+        assert!(w.begin_restart(), "the copy is found");
+        assert_eq!(
+            w.check(
+                Instant::now() + Duration::from_secs(9),
+                Duration::from_secs(1)
+            ),
+            Check::Unchanged,
+            "quiet while the copy is drained"
+        );
+        let (recovered, read) = drain(&mut w);
         assert_eq!(recovered, [("three".to_owned(), 14)]);
+        assert_eq!(
+            read,
+            Read::Restarted,
+            "the copy's end starts a new generation"
+        );
         assert_eq!(w.offset(), 0);
         assert_eq!(drain(&mut w).0, [("four".to_owned(), 5)]);
     }
@@ -516,7 +547,7 @@ mod tests {
         );
         let later = Instant::now() + HEAD_CHECK_PERIOD;
         assert_eq!(w.check(later, Duration::from_secs(5)), Check::Truncated);
-        assert!(!w.restart_truncated(&mut |_: Line<'_>| ControlFlow::Continue(())));
+        assert!(!w.begin_restart(), "no copy: starts over at once");
         assert_eq!(texts(&drain(&mut w).0), ["newer version"]);
     }
 
