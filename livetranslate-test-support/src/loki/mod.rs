@@ -8,8 +8,9 @@ pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -41,7 +42,6 @@ pub fn loki_error_body(status: u16) -> &'static str {
 
 #[derive(Default)]
 struct Inner {
-    store: Store,
     requests: Vec<u16>,
     mode: Option<Mode>,
     script: VecDeque<u16>,
@@ -49,12 +49,58 @@ struct Inner {
     auth: Vec<Option<String>>,
 }
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Inner>>);
+/// The state the handler and the accessors share. Accepted batches are stored by a thread
+/// of their own, off the response path (as Loki's ingesters work while its distributor
+/// answers the next request); every accessor first waits until all acknowledged batches are
+/// stored, so a test sees everything Loki acknowledged.
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    store: Arc<Mutex<Store>>,
+    to_store: mpsc::Sender<Vec<Received>>,
+    accepted: Arc<AtomicU64>,
+    stored: Arc<AtomicU64>,
+}
 
 impl Shared {
+    fn new() -> Shared {
+        let (to_store, batches) = mpsc::channel::<Vec<Received>>();
+        let store = Arc::new(Mutex::new(Store::default()));
+        let stored = Arc::new(AtomicU64::new(0));
+        let (s, n) = (store.clone(), stored.clone());
+        std::thread::spawn(move || {
+            // Ends when the last sender (the stand-in) is gone.
+            for batch in batches {
+                let mut store = s.lock().unwrap_or_else(|e| e.into_inner());
+                for e in batch {
+                    store.add(e);
+                }
+                drop(store);
+                n.fetch_add(1, Ordering::Release);
+            }
+        });
+        Shared {
+            inner: Arc::default(),
+            store,
+            to_store,
+            accepted: Arc::default(),
+            stored,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The store, once every acknowledged batch is in it (waits at most 30 s).
+    fn settled(&self) -> MutexGuard<'_, Store> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.stored.load(Ordering::Acquire) < self.accepted.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -104,11 +150,13 @@ async fn push(
         Ok(entries) => {
             let mut inner = shared.lock();
             inner.requests.push(204);
-            for e in entries {
-                inner.store.add(e);
-            }
             inner.tenant.push(header(&headers, "x-scope-orgid"));
             inner.auth.push(header(&headers, "authorization"));
+            drop(inner);
+            shared.accepted.fetch_add(1, Ordering::AcqRel);
+            if shared.to_store.send(entries).is_err() {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "store stopped\n".into());
+            }
             (StatusCode::NO_CONTENT, String::new())
         }
         Err(e) => {
@@ -134,7 +182,7 @@ impl LokiStandIn {
             .unwrap_or_else(|e| panic!("addr: {e}"));
         let mut s = LokiStandIn {
             addr,
-            shared: Shared::default(),
+            shared: Shared::new(),
             task: None,
             rt,
         };
@@ -192,27 +240,27 @@ impl LokiStandIn {
 
     /// The entries stored (each distinct labels, timestamp and line once), in arrival order.
     pub fn entries(&self) -> Vec<Received> {
-        self.shared.lock().store.entries().to_vec()
+        self.shared.settled().entries().to_vec()
     }
 
     /// Distinct entries stored (cheap).
     pub fn count(&self) -> usize {
-        self.shared.lock().store.count()
+        self.shared.settled().count()
     }
 
     /// Entries received, re-sent duplicates included.
     pub fn received(&self) -> usize {
-        self.shared.lock().store.received()
+        self.shared.settled().received()
     }
 
     /// Distinct entries per stream (rendered label set → count).
     pub fn per_stream(&self) -> BTreeMap<String, usize> {
-        self.shared.lock().store.per_stream()
+        self.shared.settled().per_stream()
     }
 
     /// Re-sent entries and lines stored in several streams.
     pub fn duplicates(&self) -> Duplicates {
-        self.shared.lock().store.duplicates()
+        self.shared.settled().duplicates()
     }
 
     /// The status of every push, in order.

@@ -85,7 +85,7 @@ pub fn decode_push(body: &[u8]) -> Result<Vec<Received>, String> {
         for (_, _, entry, _) in sf.iter().filter(|(f, w, _, _)| (*f, *w) == (2, 2)) {
             let ef = fields(entry).ok_or("bad entry")?;
             let mut ts = 0i64;
-            let mut line = String::new();
+            let mut line: Arc<str> = Arc::from("");
             for (f, w, b, _) in ef {
                 match (f, w) {
                     (1, 2) => {
@@ -94,14 +94,16 @@ pub fn decode_push(body: &[u8]) -> Result<Vec<Received>, String> {
                         let nanos = tf.iter().find(|t| t.0 == 2).map_or(0, |t| t.3 as i64);
                         ts = secs * 1_000_000_000 + nanos;
                     }
-                    (2, 2) => line = String::from_utf8(b.to_vec()).map_err(|_| "line not UTF-8")?,
+                    (2, 2) => {
+                        line = Arc::from(std::str::from_utf8(b).map_err(|_| "line not UTF-8")?)
+                    }
                     _ => {}
                 }
             }
             out.push(Received {
                 labels: labels.clone(),
                 timestamp_ns: ts,
-                line: line.into(),
+                line,
             });
         }
     }
