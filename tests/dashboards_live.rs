@@ -3,13 +3,14 @@
 //! dashboard panels return data, and every metric name the rules and dashboards use is
 //! exported by this project's code (or by a named external exporter).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use livetranslate_test_support::binaries::{agent_binary, start_example};
+use livetranslate_test_support::{
+    eventually, free_port, http_get, http_post_json, wait_http, ChildGuard, Prometheus, TempDir,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -61,7 +62,8 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
             "livetranslate-agent:9080",
             &format!("127.0.0.1:{agent_port}"),
         );
-    let (_prom, prom) = start_prometheus(&dir, &config);
+    let prometheus = Prometheus::start(dir.path(), &config);
+    let prom = prometheus.port;
 
     // The agent (on the port the configuration scrapes): scraping the audio service and
     // writing to that Prometheus, tailing a log
@@ -74,8 +76,8 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
     )
     .expect("log");
     let dead = free_port();
-    let _agent = Proc {
-        child: Command::new(agent_binary())
+    let _agent = ChildGuard::spawn(
+        Command::new(agent_binary())
             .args(["--listen", &format!("127.0.0.1:{agent_port}")])
             .args([
                 "--scrape-target",
@@ -93,11 +95,9 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
                 &dir.path().join("positions.yml").display().to_string(),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start agent"),
-        name: "agent".into(),
-    };
+            .stderr(Stdio::null()),
+        "agent",
+    );
     wait_http(
         &format!("http://127.0.0.1:{agent_port}/ready"),
         Duration::from_secs(30),
@@ -132,7 +132,7 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
 
     // Wait until every job is up and the rules have evaluated a few times.
     let all_up = eventually(Duration::from_secs(60), || {
-        let r = prom_query(prom, "count(up == 1)")?;
+        let r = prometheus.query("count(up == 1)", None)?;
         let n = r.first()?["value"][1].as_str()?.parse::<u32>().ok()?;
         (n >= 4).then_some(n)
     });
@@ -180,7 +180,7 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
             .replace("$__rate_interval", "1m")
             .replace("$__interval", "15s");
         let data = eventually(Duration::from_secs(20), || {
-            prom_query(prom, &q).filter(|r| !r.is_empty())
+            prometheus.query(&q, None).filter(|r| !r.is_empty())
         });
         if data.is_none() {
             empty.push(format!("{title}: {q}"));

@@ -5,15 +5,13 @@
 //! service, and the command must exit 0 leaving no process behind, with the agent's
 //! positions saved.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use livetranslate_test_support::{eventually, free_port, http_get, TempDir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SERVICES: [&str; 3] = ["orchestration", "audio", "translation"];

@@ -4,11 +4,10 @@
 //!
 //! `cargo test --test gateway_scale -- --nocapture` prints the figures (BENCHMARKS.md).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use livetranslate_test_support::binaries::start_example;
+use livetranslate_test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

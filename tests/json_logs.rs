@@ -2,16 +2,15 @@
 //! shutdown, through requests, failing health checks and a WebSocket session) is one JSON
 //! object that a strict parser accepts: no repeated keys.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use support::*;
+use livetranslate_test_support::binaries::spawn_example;
+use livetranslate_test_support::*;
 
 struct Service {
-    proc: Proc,
+    proc: ChildGuard,
     port: u16,
     files: [std::path::PathBuf; 2],
 }

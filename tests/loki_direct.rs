@@ -4,28 +4,20 @@
 //! stand-in (snappy + protobuf decoded independently). Installs the global subscriber, so it
 //! is its own test binary.
 
-#[path = "../livetranslate-agent/tests/loki_standin/mod.rs"]
-mod loki_standin;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use livetranslate_telemetry::Telemetry;
-use loki_standin::LokiStandIn;
+use livetranslate_test_support::eventually;
+use livetranslate_test_support::loki::LokiStandIn;
 use tower::ServiceExt;
 
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+/// Whether `cond` comes true within `limit`.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    eventually(limit, || cond().then_some(())).is_some()
 }
 
 fn metric(text: &str, prefix: &str) -> f64 {

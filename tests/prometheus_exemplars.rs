@@ -2,14 +2,15 @@
 //! keeps exemplars whose `trace_id` is the one of a request this test sent; the same
 //! exposition in the text format is promtool-clean.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use livetranslate_test_support::binaries::start_example;
+use livetranslate_test_support::{
+    eventually, http_get, http_get_with, require, urlencode, Prometheus, TempDir,
+};
 use serde_json::Value;
-use support::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -36,10 +37,11 @@ fn promtool_check(text: &str) -> String {
 }
 
 /// The trace ids of the exemplars Prometheus holds for `query` over the last ten minutes.
-fn exemplar_trace_ids(prom: u16, query: &str) -> Option<Vec<String>> {
+fn exemplar_trace_ids(prom: &Prometheus, query: &str) -> Option<Vec<String>> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     let url = format!(
-        "http://127.0.0.1:{prom}/api/v1/query_exemplars?query={}&start={}&end={}",
+        "{}/api/v1/query_exemplars?query={}&start={}&end={}",
+        prom.url(),
         urlencode(query),
         now - 600,
         now + 60
@@ -81,13 +83,13 @@ fn prometheus_stores_exemplars_with_the_requests_trace_id() {
     let config = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: audio\n    metrics_path: /api/metrics\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
     );
-    let (_prom, prom) =
-        start_prometheus_with(&dir, &config, &["--enable-feature=exemplar-storage"]);
+    let prom = Prometheus::start_with(dir.path(), &config, &["--enable-feature=exemplar-storage"]);
+    let prom = &prom;
 
     // Prometheus asks for OpenMetrics by default and parses it with its own parser: the
     // target is healthy only if every scrape parsed.
     let health = eventually(Duration::from_secs(60), || {
-        let (_, body) = http_get(&format!("http://127.0.0.1:{prom}/api/v1/targets"))?;
+        let (_, body) = http_get(&format!("{}/api/v1/targets", prom.url()))?;
         let v: Value = serde_json::from_str(&body).ok()?;
         let t = v["data"]["activeTargets"].as_array()?.first()?.clone();
         (t["health"] == "up").then_some(t)
@@ -107,21 +109,19 @@ fn prometheus_stores_exemplars_with_the_requests_trace_id() {
     // The series are the same as over the text format: one per label set, with `le` as in
     // the text format, so switching formats does not split a series.
     let count = eventually(Duration::from_secs(30), || {
-        let r = prom_query(
-            prom,
+        let r = prom.query(
             "http_server_request_duration_seconds_count{http_route=\"/api/audio/models\"}",
+            None,
         )?;
         (r.len() == 1).then(|| r[0]["value"][1].as_str().map(str::to_owned))?
     });
     assert_eq!(count.as_deref(), Some("5"));
-    let buckets = prom_query(
-        prom,
-        "http_server_request_duration_seconds_bucket{http_route=\"/api/audio/models\",le=\"1\"}",
-    )
+    let buckets = prom.query("http_server_request_duration_seconds_bucket{http_route=\"/api/audio/models\",le=\"1\"}", None)
     .expect("query");
     assert_eq!(buckets.len(), 1, "{buckets:?}");
     // Counters arrive under their full names.
-    let opened =
-        prom_query(prom, "livetranslate_websocket_connections_opened_total").expect("query");
+    let opened = prom
+        .query("livetranslate_websocket_connections_opened_total", None)
+        .expect("query");
     assert_eq!(opened.len(), 1, "{opened:?}");
 }

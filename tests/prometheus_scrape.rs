@@ -1,41 +1,13 @@
 //! A real Prometheus scrapes a real example service: `up == 1` and the HTTP series arrive
 //! with all four standard labels.
 
-mod support;
-
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-use support::*;
-
-fn query(prom: u16, q: &str) -> Option<Vec<Value>> {
-    let url = format!(
-        "http://127.0.0.1:{prom}/api/v1/query?query={}",
-        urlencode(q)
-    );
-    let (code, body) = http_get(&url)?;
-    if code != 200 {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"].as_array().cloned()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use livetranslate_test_support::binaries::start_example;
+use livetranslate_test_support::{eventually, http_get, Prometheus, TempDir};
 
 #[test]
 fn prometheus_scrapes_an_example_service() {
-    let prometheus = require("prometheus");
     let (_svc, port) = start_example(
         "audio-service",
         &[
@@ -48,36 +20,13 @@ fn prometheus_scrapes_an_example_service() {
         http_get(&format!("http://127.0.0.1:{port}/api/audio/models")).expect("request");
     }
     let dir = TempDir::new("prom");
-    let prom_port = free_port();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: audio\n    metrics_path: /api/metrics\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
     );
-    std::fs::write(dir.path().join("prometheus.yml"), config).expect("config");
-    let child = Command::new(prometheus)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let _prom = Proc {
-        child,
-        name: "prometheus".into(),
-    };
-    wait_http(
-        &format!("http://127.0.0.1:{prom_port}/-/ready"),
-        Duration::from_secs(60),
-    );
+    let prometheus = Prometheus::start(dir.path(), &config);
 
     let up = eventually(Duration::from_secs(60), || {
-        let r = query(prom_port, "up{job=\"audio\"}")?;
+        let r = prometheus.query("up{job=\"audio\"}", None)?;
         let v = r.first()?["value"][1].as_str()?.to_owned();
         (v == "1").then_some(v)
     });
@@ -88,9 +37,9 @@ fn prometheus_scrapes_an_example_service() {
     );
 
     let series = eventually(Duration::from_secs(30), || {
-        let r = query(
-            prom_port,
+        let r = prometheus.query(
             "http_server_request_duration_seconds_count{http_route=\"/api/audio/models\"}",
+            None,
         )?;
         r.first().cloned()
     })

@@ -1,11 +1,10 @@
 //! `promtool check metrics` reports nothing on real `/api/metrics` output of every example.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use support::*;
+use livetranslate_test_support::binaries::start_example;
+use livetranslate_test_support::{http_get, require};
 
 fn promtool_check(text: &str) -> String {
     let mut child = Command::new(require("promtool"))

@@ -3,14 +3,13 @@
 //! lifecycle on a real SIGTERM (readiness 503 at once, serving on for the drain period, then
 //! a clean exit).
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use livetranslate_test_support::binaries::{example, spawn_example};
+use livetranslate_test_support::*;
 
 fn get(url: &str) -> Option<(u16, String)> {
     http_get(url)
@@ -26,7 +25,7 @@ fn start_audio(
     dir: &TempDir,
     env: &[(&str, &str)],
     live_port: Option<u16>,
-) -> (Proc, u16, std::path::PathBuf) {
+) -> (ChildGuard, u16, std::path::PathBuf) {
     let out = dir.path().join("audio.out");
     let file = std::fs::File::create(&out).expect("stdout file");
     let (proc, port) = spawn_example("audio-service", env, Stdio::from(file));
@@ -79,7 +78,7 @@ fn sigterm_answers_not_ready_at_once_serves_through_the_drain_then_exits_cleanly
         ),
         Some(200)
     );
-    assert!(proc.child.try_wait().expect("wait").is_none());
+    assert!(proc.running());
 
     let exit = proc
         .wait_exit(Duration::from_secs(30))

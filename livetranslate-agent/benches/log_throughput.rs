@@ -4,9 +4,6 @@
 //!
 //! `cargo bench -p livetranslate-agent --bench log_throughput` (LINES=… to change the count)
 
-#[path = "../tests/loki_standin/mod.rs"]
-mod loki_standin;
-
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::process::{Command, Stdio};
@@ -50,7 +47,7 @@ fn main() {
         }
     }
     let bytes = fs::metadata(&path).expect("meta").len();
-    let loki = loki_standin::LokiStandIn::start();
+    let loki = livetranslate_test_support::loki::LokiStandIn::start();
     let config = dir.join("agent.yml");
     fs::write(
         &config,

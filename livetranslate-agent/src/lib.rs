@@ -1,19 +1,36 @@
-//! `livetranslate-agent`: a sidecar that scrapes Prometheus metrics endpoints and pushes the
-//! samples to Prometheus with remote write (and, in a later version, tails log files to Loki).
+//! `livetranslate-agent`: a sidecar that tails log files and pushes them to Loki, and scrapes
+//! Prometheus metrics endpoints and pushes the samples to Prometheus with remote write. It
+//! serves its own metrics, `/ready` and a status page.
 //!
-//! The binary is a thin wrapper: flags → [`config::Config`] → [`run`].
+//! The binary is a thin wrapper: flags → [`config::Config`] → [`run`]. The data's way:
 //!
-//! - [`config`]: command-line flags, YAML file, validation.
-//! - [`server`]: `/metrics`, `/ready` and the status page.
+//! - file → [`logs::watcher`] (offset, framing, rotation) → [`logs::decode`] (parse,
+//!   multiline) → [`loki::batch`] → [`loki::client`] → on acknowledgement
+//!   [`logs::checkpointer`] → positions file;
+//! - target → [`metrics::scrape`] → [`metrics::exposition`] (parse) → [`metrics::queue`] →
+//!   [`metrics::remote_write`] → on acknowledgement, dequeued.
+//!
+//! Both push paths use the one push client of the `livetranslate-push` crate (authentication,
+//! TLS, retries, `Retry-After`); each keeps only its encoding.
+//!
+//! Modules, each owning its configuration type next to its code:
+//! - [`config`]: parses (flags, YAML, `${VAR}`) and assembles; errors name `file:line:col`.
+//! - [`logs`]: the log pipeline; [`loki`]: shipping to Loki.
+//! - [`metrics`]: scrape jobs, discovery, scraping, the exposition parser, the queue and
+//!   remote write.
+//! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address.
 //! - [`internal_events`]: every metric the agent reports about itself.
-//! - [`metrics`]: scraping, the exposition parser, the queue and remote write.
+//! - Leaves that import nothing of the agent: [`duration`], [`label_name`], [`validate`].
 
 pub mod config;
+pub mod duration;
 pub mod internal_events;
+pub mod label_name;
 pub mod logs;
 pub mod loki;
 pub mod metrics;
 pub mod server;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,6 +63,9 @@ pub enum AgentError {
     /// The log pipeline could not start.
     #[error(transparent)]
     Logs(#[from] logs::pipeline::PipelineError),
+    /// An HTTP client (scrape or remote write) could not be built.
+    #[error(transparent)]
+    Client(#[from] livetranslate_push::ClientError),
     /// The HTTP server could not listen.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -89,7 +109,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             let writer = RemoteWriter::new(rw.clone(), queue, agent_metrics.clone(), USER_AGENT)?;
             let sink = writer.sink();
             writer_task = Some(tokio::spawn(writer.run(shutdown_rx.clone(), give_up_rx)));
-            (Arc::new(sink), format!("remote write to {}", rw.url))
+            (
+                Arc::new(sink),
+                format!(
+                    "remote write to {}",
+                    livetranslate_push::redact_url(rw.url.as_str())
+                ),
+            )
         }
         None if config.dry_run => (
             Arc::new(JsonLinesSink::stdout()),
@@ -103,19 +129,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             )
         }
     };
-    let logs_pipeline = if config.logs.enabled(config.dry_run) {
-        let lc = &config.logs;
+    let logs_pipeline = if config.logs.enabled() {
         let pipeline = logs::pipeline::LogsPipeline::start(
-            logs::pipeline::LogsConfig {
-                inputs: lc.inputs.clone(),
-                reader: lc.reader.clone(),
-                loki: lc.loki.clone(),
-                dry_run: config.dry_run,
-                positions_file: lc.positions_file.clone(),
-                max_buffer_bytes: lc.max_buffer_bytes,
-                sync_period: lc.sync_period,
-                shutdown_timeout: config.shutdown_timeout,
-            },
+            config.logs.clone(),
             internal_events::LogMetrics::new(agent_metrics.registry())?,
             shutdown_rx.clone(),
         )?;
@@ -152,7 +168,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics: agent_metrics.clone(),
         status,
     };
-    let mut manager = TargetManager::new(&config, ctx, USER_AGENT)?;
+    let mut manager = TargetManager::new(&config.jobs, &config.labels, ctx, USER_AGENT)?;
     manager.reconcile().await;
     tracing::info!(listen = %local, targets = manager.target_count(), "agent started");
     let manager_task = tokio::spawn(manager.run(shutdown_rx.clone()));

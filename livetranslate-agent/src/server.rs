@@ -2,6 +2,7 @@
 //! page listing the scrape targets).
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -12,7 +13,39 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::internal_events::AgentMetrics;
+use crate::logs::checkpointer::Checkpointer;
 use crate::metrics::scrape::StatusBoard;
+use crate::validate::{KeyPath, ValidationError};
+
+/// Default `--listen` address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9080";
+
+/// The server's address: `--listen`, else the file's `listen:`, else [`DEFAULT_LISTEN`].
+///
+/// ```
+/// use livetranslate_agent::server::listen_address;
+/// assert_eq!(listen_address(None, None).unwrap().to_string(), "0.0.0.0:9080");
+/// assert_eq!(listen_address(Some("127.0.0.1:1"), Some("x")).unwrap().port(), 1);
+/// assert!(listen_address(None, Some("nowhere")).unwrap_err().to_string().starts_with("listen: "));
+/// ```
+pub fn listen_address(
+    flag: Option<&str>,
+    file: Option<&str>,
+) -> Result<SocketAddr, ValidationError> {
+    let (text, from_flag) = match (flag, file) {
+        (Some(f), _) => (f, true),
+        (None, Some(f)) => (f, false),
+        (None, None) => (DEFAULT_LISTEN, true),
+    };
+    text.trim().parse().map_err(|_| {
+        let message = format!("{text:?} is not an IP:port address");
+        if from_flag {
+            ValidationError::flag("--listen", message)
+        } else {
+            ValidationError::at(KeyPath::root().key("listen"), message)
+        }
+    })
+}
 
 /// Content type of `/metrics`.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -29,7 +62,7 @@ pub struct ServerState {
     /// One line describing where samples go.
     pub destination: String,
     /// Progress of the tailed log files, when logs are shipped.
-    pub logs: Option<Arc<crate::logs::tracker::Tracker>>,
+    pub logs: Option<Arc<Checkpointer>>,
 }
 
 /// The router.

@@ -6,7 +6,8 @@ use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ChildGuard, Target, TempDir};
+use common::Target;
+use livetranslate_test_support::{free_port, ChildGuard, TempDir};
 
 fn agent(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
@@ -177,7 +178,7 @@ async fn dry_run_prints_scraped_samples_as_json_lines() {
     let target =
         Target::start("# TYPE lt_x_total counter\nlt_x_total{a=\"q\\\"uote\"} 5\nlt_nan NaN\n")
             .await;
-    let port = common::free_port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
         .args([
             "--dry-run",

@@ -3,17 +3,17 @@
 //! against what arrived.
 
 mod common;
-mod loki_standin;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, TempDir};
-use loki_standin::{decode_push, LokiStandIn, Mode, Received};
+use common::Agent;
+use livetranslate_test_support::loki::{decode_push, LokiStandIn, Mode, Received};
+use livetranslate_test_support::TempDir;
 
 /// The directory the test's log files are written to.
 fn logs(dir: &TempDir) -> PathBuf {
@@ -22,83 +22,10 @@ fn logs(dir: &TempDir) -> PathBuf {
     p
 }
 
-struct Agent {
-    child: Child,
-    listen: u16,
-}
-
-impl Agent {
-    fn start(dir: &TempDir, config: &Path, extra: &[&str]) -> Agent {
-        let listen = free_port();
-        let log = File::create(dir.path().join(format!("agent-{listen}.log"))).expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
-            .arg("--config")
-            .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{listen}")])
-            .args(extra)
-            .env_remove("LOKI_URL")
-            .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-            .env_remove("SCRAPE_TARGETS")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start agent");
-        Agent { child, listen }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn sigterm(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "agent did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn rss_bytes(&self) -> Option<u64> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb * 1024)
-    }
-
-    fn metrics(&self) -> String {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.listen)).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_get(url: &str) -> Option<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
+/// Starts the agent on `config` without waiting for it (the tests watch Loki instead).
+fn start_agent(dir: &TempDir, config: &Path) -> Agent {
+    let config = config.to_str().expect("utf-8 path");
+    Agent::spawn(dir.path(), &["--config", config], "warn")
 }
 
 fn metric_value(text: &str, name: &str, label: &str) -> f64 {
@@ -192,7 +119,8 @@ fn seq_of(line: &str) -> Option<u64> {
         .ok()
 }
 
-/// (missing sequence numbers, duplicate count).
+/// Over the entries Loki stores (each distinct labels, timestamp and line once): (missing
+/// sequence numbers, lines stored more than once — a real duplicate, which Loki would keep).
 fn tally(entries: &[Received], n: u64) -> (Vec<u64>, u64) {
     let mut seen: HashMap<u64, u64> = HashMap::new();
     for e in entries {
@@ -244,7 +172,7 @@ fn standin_decodes_the_agents_encoding() {
     let got = decode_push(&encode(&req).expect("encode")).expect("decode");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].timestamp_ns, 1_700_000_000_000_000_007);
-    assert_eq!(got[0].line, "hi");
+    assert_eq!(&*got[0].line, "hi");
     assert!(decode_push(b"garbage").is_err());
 }
 
@@ -254,7 +182,7 @@ fn ships_lines_with_labels_and_their_own_timestamps() {
     let loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "");
     write_lines(&logs(&dir), 0..1000, 100_000, Rotation::None);
-    let _agent = Agent::start(&dir, &config, &[]);
+    let _agent = start_agent(&dir, &config);
     let (missing, dups) = wait_all(&loki, 1000, Duration::from_secs(30));
     assert!(missing.is_empty(), "{}", summary(&missing));
     assert_eq!(dups, 0);
@@ -295,35 +223,33 @@ fn kill9_and_restart_ten_times_loses_nothing() {
     let config = write_config(&dir, &loki.url(), "");
     let logs = logs(&dir);
     let writer = std::thread::spawn(move || write_lines(&logs, 0..N, 25_000, Rotation::None));
-    let mut agent = Agent::start(&dir, &config, &[]);
+    let mut agent = start_agent(&dir, &config);
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(700));
         agent.kill9();
-        agent = Agent::start(&dir, &config, &[]);
+        agent = start_agent(&dir, &config);
     }
     writer.join().expect("writer");
     let (missing, dups) = wait_all(&loki, N, Duration::from_secs(90));
     assert!(missing.is_empty(), "{}", summary(&missing));
-    // Re-sent lines carry their original timestamps (Loki drops exact duplicates); at most
-    // what was unacknowledged at each crash is re-sent.
-    let entries = loki.entries();
-    let mut first: HashMap<u64, &Received> = HashMap::new();
-    for e in &entries {
-        if let Some(s) = seq_of(&e.line) {
-            if let Some(prev) = first.get(&s) {
-                assert_eq!(
-                    (prev.timestamp_ns, &prev.labels),
-                    (e.timestamp_ns, &e.labels),
-                    "duplicate of {s} differs"
-                );
-            } else {
-                first.insert(s, e);
-            }
-        }
-    }
+    // Re-sent lines carry their original timestamps and labels, so Loki stores each once: no
+    // line is stored twice, and at most what was unacknowledged at each crash is re-sent.
+    assert_eq!(
+        dups, 0,
+        "lines stored twice (re-sent with other labels or timestamps)"
+    );
+    let resent = loki.duplicates();
+    assert_eq!(resent.lines_in_several_streams, 0);
     let bound = 10 * (8 * 1024 * 1024 / 150);
-    assert!(dups <= bound, "{dups} duplicates > {bound}");
-    println!("kill -9 x10: {N} lines, 0 lost, {dups} duplicates (identical, dropped by Loki)");
+    assert!(
+        resent.resent <= bound,
+        "{} re-sent > {bound}",
+        resent.resent
+    );
+    println!(
+        "kill -9 x10: {N} lines, 0 lost, 0 stored twice, {} re-sent (identical, dropped by Loki)",
+        resent.resent
+    );
 }
 
 #[test]
@@ -332,7 +258,7 @@ fn rename_and_copytruncate_rotation_under_load_loses_nothing() {
     let dir = TempDir::new("rotate");
     let loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "");
-    let _agent = Agent::start(&dir, &config, &[]);
+    let _agent = start_agent(&dir, &config);
     std::thread::sleep(Duration::from_millis(300));
     let logs = logs(&dir);
     write_lines(&logs, 0..N, 20_000, Rotation::Every(1024 * 1024));
@@ -340,7 +266,10 @@ fn rename_and_copytruncate_rotation_under_load_loses_nothing() {
     assert!(missing.is_empty(), "{}", summary(&missing));
     let rotations = fs::read_dir(&logs).expect("dir").count() - 1;
     assert!(rotations >= 8, "only {rotations} rotations happened");
-    println!("rotation: {N} lines, {rotations} rotations, 0 lost, {dups} duplicates");
+    println!(
+        "rotation: {N} lines, {rotations} rotations, 0 lost, {dups} stored twice, {} re-sent",
+        loki.duplicates().resent
+    );
 }
 
 #[test]
@@ -349,7 +278,7 @@ fn loki_outage_then_429_and_500_loses_nothing_and_memory_stays_bounded() {
     let dir = TempDir::new("outage");
     let mut loki = LokiStandIn::start();
     let config = write_config(&dir, &loki.url(), "  max_buffer_bytes: 2097152\n");
-    let agent = Agent::start(&dir, &config, &[]);
+    let agent = start_agent(&dir, &config);
     write_lines(&logs(&dir), 0..1000, 50_000, Rotation::None);
     let (missing, _) = wait_all(&loki, 1000, Duration::from_secs(20));
     assert!(missing.is_empty());
@@ -376,7 +305,7 @@ fn loki_outage_then_429_and_500_loses_nothing_and_memory_stays_bounded() {
         requests.contains(&429) && requests.contains(&500),
         "{requests:?}"
     );
-    let m = agent.metrics();
+    let m = agent.metrics_text();
     assert!(metric_value(&m, "livetranslate_agent_loki_batches_retried_total", "") > 0.0);
     assert_eq!(
         metric_value(&m, "livetranslate_agent_loki_batches_failed_total", ""),
@@ -387,7 +316,8 @@ fn loki_outage_then_429_and_500_loses_nothing_and_memory_stays_bounded() {
         "peak RSS {peak} bytes during the outage"
     );
     println!(
-        "outage: {N} lines, 0 lost, {dups} duplicates, peak RSS {} KiB",
+        "outage: {N} lines, 0 lost, {dups} stored twice, {} re-sent, peak RSS {} KiB",
+        loki.duplicates().resent,
         peak / 1024
     );
 }
@@ -399,7 +329,7 @@ fn a_400_is_not_retried_and_counted_as_dropped() {
     loki.set_mode(Mode::Status(400));
     let config = write_config(&dir, &loki.url(), "");
     write_lines(&logs(&dir), 0..100, 100_000, Rotation::None);
-    let agent = Agent::start(&dir, &config, &[]);
+    let agent = start_agent(&dir, &config);
     let start = Instant::now();
     while loki.requests().is_empty() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
@@ -410,7 +340,7 @@ fn a_400_is_not_retried_and_counted_as_dropped() {
         vec![400],
         "a refused batch must not be retried"
     );
-    let m = agent.metrics();
+    let m = agent.metrics_text();
     assert_eq!(
         metric_value(
             &m,
@@ -436,7 +366,7 @@ fn sigterm_flushes_and_saves_positions_so_a_restart_resends_nothing() {
         .replace("batch_wait: 100ms", "batch_wait: 30s");
     fs::write(&config, text).expect("config");
     write_lines(&logs(&dir), 0..500, 100_000, Rotation::None);
-    let mut agent = Agent::start(&dir, &config, &[]);
+    let mut agent = start_agent(&dir, &config);
     std::thread::sleep(Duration::from_secs(2));
     assert!(
         loki.entries().is_empty(),
@@ -452,10 +382,15 @@ fn sigterm_flushes_and_saves_positions_so_a_restart_resends_nothing() {
     );
     let positions = fs::read_to_string(dir.path().join("positions.yml")).expect("positions saved");
     assert!(positions.contains("app.log"), "{positions}");
-    let _agent = Agent::start(&dir, &config, &[]);
+    let _agent = start_agent(&dir, &config);
     std::thread::sleep(Duration::from_secs(2));
     let (_, dups) = tally(&loki.entries(), 500);
-    assert_eq!(dups, 0, "a clean restart must not re-send");
+    assert_eq!(dups, 0, "a line stored twice");
+    assert_eq!(
+        loki.duplicates().resent,
+        0,
+        "a clean restart must not re-send"
+    );
 }
 
 #[test]
@@ -474,7 +409,7 @@ fn bad_input_is_shipped_or_counted_never_a_crash() {
     f.write_all(b"{\"message\":\"after the long one seq=5\"}\n")
         .expect("w");
     drop(f);
-    let agent = Agent::start(&dir, &config, &[]);
+    let agent = start_agent(&dir, &config);
     let start = Instant::now();
     while loki.entries().len() < 6 && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
@@ -488,7 +423,7 @@ fn bad_input_is_shipped_or_counted_never_a_crash() {
     );
     assert!(entries[2].line.contains('\u{fffd}'));
     assert_eq!(entries[4].line.len(), 1000);
-    let m = agent.metrics();
+    let m = agent.metrics_text();
     for reason in ["invalid_utf8", "malformed", "truncated"] {
         let v = metric_value(
             &m,
@@ -570,7 +505,7 @@ fn tenant_and_basic_auth_reach_loki_but_never_the_metrics_or_logs() {
         .replace("  loki:\n", "  loki:\n    tenant_id: team-a\n");
     fs::write(&config, text).expect("c");
     write_lines(&logs(&dir), 0..10, 100_000, Rotation::None);
-    let agent = Agent::start(&dir, &config, &[]);
+    let agent = start_agent(&dir, &config);
     let (missing, _) = wait_all(&loki, 10, Duration::from_secs(20));
     assert!(missing.is_empty());
     assert_eq!(loki.tenants()[0].as_deref(), Some("team-a"));
@@ -578,10 +513,11 @@ fn tenant_and_basic_auth_reach_loki_but_never_the_metrics_or_logs() {
         loki.auths()[0].as_deref(),
         Some("Basic c2hpcHBlcjpzM2NyM3QtcHc=")
     );
-    let page = http_get(&format!("http://127.0.0.1:{}/", agent.listen)).unwrap_or_default();
-    let metrics = agent.metrics();
-    let log = fs::read_to_string(dir.path().join(format!("agent-{}.log", agent.listen)))
+    let page = livetranslate_test_support::http_get(&agent.url("/"))
+        .map(|(_, body)| body)
         .unwrap_or_default();
+    let metrics = agent.metrics_text();
+    let log = agent.log();
     for text in [&page, &metrics, &log] {
         assert!(!text.contains("s3cr3t-pw"), "credential leaked");
     }
@@ -596,7 +532,7 @@ fn a_deleted_file_is_drained_from_its_open_handle() {
     loki.set_mode(Mode::Status(429));
     let config = write_config(&dir, &loki.url(), "  max_buffer_bytes: 65536\n");
     write_lines(&logs(&dir), 0..N, 1_000_000, Rotation::None);
-    let _agent = Agent::start(&dir, &config, &[]);
+    let _agent = start_agent(&dir, &config);
     // The first push was refused: the reader is now held by the 64 KiB cap, about 280 of
     // the 5,000 lines (1.1 MB) into the file.
     let start = Instant::now();

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, Agent, Receiver, Target, TempDir};
+use common::{Agent, Receiver, Target};
 use livetranslate_agent::metrics::STALE_NAN_BITS;
+use livetranslate_test_support::{eventually_async, http_client, TempDir};
 
 const BODY: &str = "# TYPE lt_events_total counter\nlt_events_total{kind=\"a\"} 7\n\
                     # TYPE lt_depth gauge\nlt_depth 2\n";
@@ -56,7 +57,7 @@ async fn rejected_batches_are_counted_and_never_retried() {
         ],
     )
     .await;
-    let dropped = eventually(Duration::from_secs(15), || async {
+    let dropped = eventually_async(Duration::from_secs(15), || async {
         agent
             .metric(
                 "livetranslate_agent_remote_write_samples_dropped_total",
@@ -145,7 +146,7 @@ async fn server_errors_and_throttling_are_retried_until_delivered() {
         ],
     )
     .await;
-    let sent = eventually(Duration::from_secs(15), || async {
+    let sent = eventually_async(Duration::from_secs(15), || async {
         agent
             .metric("livetranslate_agent_remote_write_samples_sent_total", &[])
             .await
@@ -213,7 +214,7 @@ async fn queue_overflow_during_an_outage_drops_and_counts_samples() {
         ],
     )
     .await;
-    let dropped = eventually(Duration::from_secs(15), || async {
+    let dropped = eventually_async(Duration::from_secs(15), || async {
         agent
             .metric(
                 "livetranslate_agent_remote_write_samples_dropped_total",
@@ -271,7 +272,7 @@ async fn a_malformed_exposition_marks_only_that_target_down() {
     .await;
     let good_i = good.addr.to_string();
     let bad_i = bad.addr.to_string();
-    let settled = eventually(Duration::from_secs(15), || async {
+    let settled = eventually_async(Duration::from_secs(15), || async {
         agent
             .metric(
                 "livetranslate_agent_scrape_errors_total",
@@ -318,7 +319,7 @@ async fn a_malformed_exposition_marks_only_that_target_down() {
         "the error must name the target and the bad line:\n{log}"
     );
 
-    let delivered = eventually(Duration::from_secs(10), || async {
+    let delivered = eventually_async(Duration::from_secs(10), || async {
         let s = receiver.samples();
         let up = |inst: &str, v: f64| {
             s.iter().any(|(l, _, val)| {
@@ -335,7 +336,7 @@ async fn a_malformed_exposition_marks_only_that_target_down() {
         .iter()
         .any(|(l, _, _)| name_of(l) == "fine_metric"));
 
-    let page = common::http()
+    let page = http_client()
         .get(agent.url("/"))
         .send()
         .await
@@ -389,7 +390,7 @@ async fn vanished_series_and_removed_targets_get_staleness_markers() {
             .any(|(l, _, _)| name_of(l) == name && label_of(l, "instance") == inst)
     };
     assert!(
-        eventually(Duration::from_secs(10), || async { seen("lt_depth", &a_i) }).await,
+        eventually_async(Duration::from_secs(10), || async { seen("lt_depth", &a_i) }).await,
         "target from the file_sd file not scraped:\n{}",
         agent.log()
     );
@@ -404,7 +405,7 @@ async fn vanished_series_and_removed_targets_get_staleness_markers() {
         "text/plain",
     );
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually_async(Duration::from_secs(10), || async {
             stale("lt_depth", &a_i)
         })
         .await,
@@ -419,7 +420,7 @@ async fn vanished_series_and_removed_targets_get_staleness_markers() {
         &format!(r#"[{{"targets":["{}"]}}]"#, b.addr),
     );
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually_async(Duration::from_secs(10), || async {
             stale("up", &a_i) && stale("lt_events_total", &a_i) && seen("lt_depth", &b_i)
         })
         .await,
@@ -464,7 +465,7 @@ async fn sigterm_flushes_the_queue() {
         ],
     )
     .await;
-    let queued = eventually(Duration::from_secs(10), || async {
+    let queued = eventually_async(Duration::from_secs(10), || async {
         agent
             .metric("livetranslate_agent_remote_write_queue_samples", &[])
             .await
@@ -521,7 +522,7 @@ async fn openmetrics_targets_and_authentication() {
         &["--config", &config, "--remote-write-url", &receiver.url()],
     )
     .await;
-    let got = eventually(Duration::from_secs(10), || async {
+    let got = eventually_async(Duration::from_secs(10), || async {
         let s = receiver.samples();
         s.iter().any(|(l, _, _)| name_of(l) == "om_temp")
             && s.iter().any(|(l, _, _)| name_of(l) == "lt_depth")
@@ -588,7 +589,7 @@ async fn without_remote_write_the_agent_still_scrapes_and_serves_its_metrics() {
         ],
     )
     .await;
-    let scraped = eventually(Duration::from_secs(10), || async {
+    let scraped = eventually_async(Duration::from_secs(10), || async {
         agent
             .metric("livetranslate_agent_scrape_samples_total", &[])
             .await
@@ -597,7 +598,7 @@ async fn without_remote_write_the_agent_still_scrapes_and_serves_its_metrics() {
     .await;
     assert!(scraped, "not scraping:\n{}", agent.log());
     assert!(agent.log().contains("nothing is pushed"), "{}", agent.log());
-    let resp = common::http()
+    let resp = http_client()
         .get(agent.url("/metrics"))
         .send()
         .await
@@ -610,7 +611,7 @@ async fn without_remote_write_the_agent_still_scrapes_and_serves_its_metrics() {
     );
     let body = resp.text().await.unwrap_or_default();
     assert!(body.contains("livetranslate_agent_build_info{service=\"livetranslate-agent\""));
-    let ready = common::http()
+    let ready = http_client()
         .get(agent.url("/ready"))
         .send()
         .await

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{value_of, Agent, Prometheus, Target, TempDir};
+use common::{Agent, Target, NO_SCRAPES};
+use livetranslate_test_support::{value_of, Prometheus, TempDir};
 
 const EXPOSITION: &str = r#"# HELP lt_requests_total Requests handled.
 # TYPE lt_requests_total counter
@@ -55,7 +56,7 @@ fn label<'a>(series: &'a serde_json::Value, name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scraped_samples_arrive_in_prometheus_with_labels_and_values() {
     let dir = TempDir::new("prom-e2e");
-    let prom = Prometheus::start(dir.path()).await;
+    let prom = Prometheus::start_async(dir.path(), NO_SCRAPES).await;
     let target = Target::start(EXPOSITION).await;
     let config = write_config(&dir, "itest", &target);
     let agent = Agent::start(
@@ -65,7 +66,7 @@ async fn scraped_samples_arrive_in_prometheus_with_labels_and_values() {
     .await;
 
     let counters = prom
-        .wait_for("lt_requests_total{job=\"itest\"}", Duration::from_secs(30))
+        .wait_for_async("lt_requests_total{job=\"itest\"}", Duration::from_secs(30))
         .await;
     assert_eq!(
         counters.len(),
@@ -91,18 +92,20 @@ async fn scraped_samples_arrive_in_prometheus_with_labels_and_values() {
         .unwrap_or_else(|| panic!("plain series missing: {counters:?}"));
     assert_eq!(value_of(plain), 3.0);
 
-    let gauge = prom.query("lt_queue_depth{job=\"itest\"}", None).await;
+    let gauge = prom
+        .query_async("lt_queue_depth{job=\"itest\"}", None)
+        .await;
     assert_eq!(gauge.first().map(value_of), Some(4.5), "{gauge:?}");
     let inf = prom
-        .query("lt_latency_seconds_bucket{job=\"itest\",le=\"+Inf\"}", None)
+        .query_async("lt_latency_seconds_bucket{job=\"itest\",le=\"+Inf\"}", None)
         .await;
     assert_eq!(inf.first().map(value_of), Some(6.0), "{inf:?}");
     let count = prom
-        .query("lt_latency_seconds_count{job=\"itest\"}", None)
+        .query_async("lt_latency_seconds_count{job=\"itest\"}", None)
         .await;
     assert_eq!(count.first().map(value_of), Some(6.0), "{count:?}");
     let quantile = prom
-        .query(
+        .query_async(
             "histogram_quantile(0.5, lt_latency_seconds_bucket{job=\"itest\"})",
             None,
         )
@@ -116,20 +119,20 @@ async fn scraped_samples_arrive_in_prometheus_with_labels_and_values() {
     );
 
     // A scraped label that clashes with a target label is kept as exported_<name>.
-    let info = prom.query("lt_info{job=\"itest\"}", None).await;
+    let info = prom.query_async("lt_info{job=\"itest\"}", None).await;
     assert_eq!(info.len(), 1, "{info:?}");
     assert_eq!(label(&info[0], "service"), "svc");
     assert_eq!(label(&info[0], "exported_service"), "inner");
 
-    let up = prom.query("up{job=\"itest\"}", None).await;
+    let up = prom.query_async("up{job=\"itest\"}", None).await;
     assert_eq!(up.first().map(value_of), Some(1.0), "{up:?}");
     assert_eq!(label(&up[0], "environment"), "test");
     let samples = prom
-        .query("scrape_samples_scraped{job=\"itest\"}", None)
+        .query_async("scrape_samples_scraped{job=\"itest\"}", None)
         .await;
     assert_eq!(samples.first().map(value_of), Some(9.0), "{samples:?}");
     let duration = prom
-        .query("scrape_duration_seconds{job=\"itest\"}", None)
+        .query_async("scrape_duration_seconds{job=\"itest\"}", None)
         .await;
     assert!(duration
         .first()
@@ -155,7 +158,7 @@ async fn scraped_samples_arrive_in_prometheus_with_labels_and_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart() {
     let dir = TempDir::new("prom-outage");
-    let mut prom = Prometheus::start(dir.path()).await;
+    let mut prom = Prometheus::start_async(dir.path(), NO_SCRAPES).await;
     let target = Target::start(EXPOSITION).await;
     let config = write_config(&dir, "outage", &target);
     let mut agent = Agent::start(
@@ -164,7 +167,7 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
     )
     .await;
     let first = prom
-        .wait_for("up{job=\"outage\"}", Duration::from_secs(30))
+        .wait_for_async("up{job=\"outage\"}", Duration::from_secs(30))
         .await;
     assert!(
         !first.is_empty(),
@@ -194,7 +197,7 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
     assert!(queued > 0.0, "nothing queued during the outage");
     let restart_at = now_secs();
     assert!(outage.elapsed() >= Duration::from_secs(20));
-    prom.restart().await;
+    prom.restart_async().await;
 
     // The latest `up` sample at or before the end of the outage must lie inside the outage.
     let probe = restart_at - 1.0;
@@ -202,7 +205,7 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
     let deadline = Instant::now() + Duration::from_secs(40);
     let delivered = loop {
         let r = prom
-            .query("timestamp(up{job=\"outage\"})", Some(probe))
+            .query_async("timestamp(up{job=\"outage\"})", Some(probe))
             .await;
         last_ts = r.first().map(value_of).unwrap_or(0.0);
         if last_ts > down_at + 1.0 {
@@ -220,7 +223,7 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
         agent.log()
     );
     let in_window = prom
-        .query(
+        .query_async(
             &format!(
                 "count_over_time(up{{job=\"outage\"}}[{}s])",
                 (restart_at - down_at).floor() as u64 - 1
@@ -231,7 +234,7 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
     let n = in_window.first().map(value_of).unwrap_or(0.0);
     assert!(n >= 10.0, "only {n} up samples inside the outage window");
     let counter = prom
-        .query(
+        .query_async(
             "lt_requests_total{job=\"outage\",path=\"/plain\"}",
             Some(probe),
         )

@@ -6,7 +6,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, Agent, TempDir};
+use common::Agent;
+use livetranslate_test_support::{eventually_async, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -87,7 +88,7 @@ async fn https_targets_are_verified_against_the_configured_ca() {
     .expect("write config");
     let agent = Agent::start(dir.path(), &["--config", &config.display().to_string()]).await;
     let instance = format!("127.0.0.1:{port}");
-    let settled = eventually(Duration::from_secs(10), || async {
+    let settled = eventually_async(Duration::from_secs(10), || async {
         let ok = agent
             .metric(
                 "livetranslate_agent_target_up",

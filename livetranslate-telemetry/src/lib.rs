@@ -45,6 +45,7 @@ pub mod names;
 pub mod registry;
 mod request_id;
 mod server;
+pub mod time;
 
 /// The axum this library is built with: depend on it through this re-export (or on the same
 /// version, see the README) so that your `Router` is the type [`Telemetry::router`] takes.

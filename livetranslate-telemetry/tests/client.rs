@@ -10,10 +10,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use common::{builder, send, value};
+use common::{builder, send};
 use http::Request;
 use livetranslate_telemetry::breaker::{BreakerConfig, BreakerState};
 use livetranslate_telemetry::client::{ErrorKind, UpstreamError};
+use livetranslate_test_support::exposition::value;
 
 /// An upstream answering the status in `status`, recording the headers it received.
 async fn upstream(status: Arc<AtomicU16>, seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {

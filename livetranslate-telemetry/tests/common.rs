@@ -1,4 +1,5 @@
-//! Shared helpers for the in-process tests.
+//! Helpers of the library's in-process tests (the generic ones come from
+//! `livetranslate-test-support`).
 #![allow(dead_code)]
 
 use axum::body::Body;
@@ -34,31 +35,4 @@ pub async fn send(app: &Router, req: Request<Body>) -> (Response<()>, String) {
 
 pub async fn get(app: &Router, uri: &str) -> (Response<()>, String) {
     send(app, Request::get(uri).body(Body::empty()).expect("request")).await
-}
-
-/// Sample lines of `name` (exact metric name, any labels) in an exposition.
-pub fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .collect()
-}
-
-/// The value of the single sample of `name` whose line contains every one of `labels`.
-pub fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let matching: Vec<&str> = samples(text, name)
-        .into_iter()
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .collect();
-    assert!(
-        matching.len() <= 1,
-        "ambiguous {name} {labels:?}: {matching:?}"
-    );
-    matching
-        .first()
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }

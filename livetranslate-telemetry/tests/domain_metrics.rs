@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{builder, value};
+use common::builder;
 use livetranslate_telemetry::breaker::{BreakerConfig, BreakerState};
 use livetranslate_telemetry::registry::MetricError;
+use livetranslate_test_support::exposition::value;
 
 #[test]
 fn websocket_guard_counts_connections_and_enforces_the_limit() {

@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{builder, samples, value};
+use common::builder;
 use livetranslate_telemetry::registry::encode::Format;
 use livetranslate_telemetry::registry::{Matcher, MetricError, MetricsRecorder, Registry};
 use livetranslate_telemetry::{Error, Telemetry};
+use livetranslate_test_support::exposition::{samples, value};
 
 /// A dependency of the service: it knows the `metrics` crate and nothing of this library.
 mod dependency {

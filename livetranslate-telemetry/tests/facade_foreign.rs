@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{builder, value};
+use common::builder;
 use livetranslate_telemetry::registry::RecorderError;
 use livetranslate_telemetry::Error;
+use livetranslate_test_support::exposition::value;
 
 #[test]
 fn another_global_recorder_is_a_clear_error_unless_opted_out() {

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{builder, value};
+use common::builder;
+use livetranslate_test_support::exposition::value;
 
 fn jobs(t: &livetranslate_telemetry::Telemetry) -> Option<f64> {
     value(&t.render_metrics(), "global_jobs_total", &["kind=\"x\""])

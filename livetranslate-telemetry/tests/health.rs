@@ -5,9 +5,10 @@ mod common;
 use std::time::Duration;
 
 use axum::Router;
-use common::{builder, get, value};
+use common::{builder, get};
 use http::StatusCode;
 use livetranslate_telemetry::health::{CheckOutcome, HealthCheck, HealthGroup, HealthStatus};
+use livetranslate_test_support::exposition::value;
 use serde_json::Value;
 
 async fn health_json(app: &Router, uri: &str) -> (StatusCode, Value) {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::routing::{get, post};
 use axum::Router;
-use common::{builder, get as get_req, samples, send, value};
+use common::{builder, get as get_req, send};
 use http::{Method, Request, StatusCode};
+use livetranslate_test_support::exposition::{samples, value};
 
 fn app(telemetry: &livetranslate_telemetry::Telemetry) -> Router {
     telemetry.router(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::Parser;
 
-use super::duration::HumanDuration;
+use crate::duration::HumanDuration;
 
 /// Ships log files to Loki and scraped metrics to Prometheus (remote write).
 #[derive(Debug, Default, Clone, Parser)]

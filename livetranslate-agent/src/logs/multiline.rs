@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::duration::HumanDuration;
+use crate::duration::HumanDuration;
 
 /// `multiline:` settings of an input.
 #[derive(Debug, Clone, Deserialize)]

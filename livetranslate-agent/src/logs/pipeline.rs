@@ -1,7 +1,8 @@
-//! The log pipeline's server loop: the reader thread, the batcher/pusher (or the dry-run
-//! printer), and the positions saver, with a bounded graceful shutdown.
+//! The log pipeline: starts the file server on its thread, then batches what it reads and
+//! pushes it to Loki (or prints it in a dry run); on acknowledgement the checkpointer
+//! advances, and the positions file is saved every `sync_period`. Shutdown is graceful and
+//! bounded.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,33 +10,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::budget::ByteBudget;
+use super::checkpointer::Checkpointer;
+use super::config::LogsConfig;
+use super::entry::{FileId, LogEntry};
+use super::file_server::{BudgetedSink, FileServer};
+use super::input::InputError;
 use super::positions::{Positions, PositionsError};
-use super::tail::{EntrySink, InputError, Reader, ReaderConfig};
-use super::tracker::Tracker;
-use super::LogInput;
 use crate::internal_events::LogMetrics;
-use crate::loki::{Batch, LogEntry, LokiClient, LokiConfig, LokiError, PushOutcome};
-
-/// Settings of the log pipeline.
-#[derive(Debug, Clone)]
-pub struct LogsConfig {
-    /// What to tail.
-    pub inputs: Vec<LogInput>,
-    /// Reader settings.
-    pub reader: ReaderConfig,
-    /// Where to push; `None` with `dry_run` prints entries instead.
-    pub loki: Option<LokiConfig>,
-    /// Print entries as JSON lines on stdout instead of pushing.
-    pub dry_run: bool,
-    /// The positions file.
-    pub positions_file: PathBuf,
-    /// Cap on bytes read but not yet acknowledged.
-    pub max_buffer_bytes: usize,
-    /// How often positions are saved.
-    pub sync_period: Duration,
-    /// How long shutdown may spend flushing.
-    pub shutdown_timeout: Duration,
-}
+use crate::loki::{Batch, LokiClient, LokiError, PushOutcome};
 
 /// Why the log pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,30 +31,15 @@ pub enum PipelineError {
     /// The Loki client could not be set up.
     #[error(transparent)]
     Loki(#[from] LokiError),
-}
-
-struct ChannelSink {
-    tx: mpsc::UnboundedSender<LogEntry>,
-    budget: Arc<ByteBudget>,
-    stop: Arc<AtomicBool>,
-}
-
-impl EntrySink for ChannelSink {
-    fn send(&mut self, entry: LogEntry) -> bool {
-        let size = entry.size();
-        while !self.budget.acquire(size, Duration::from_millis(200)) {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-        }
-        self.tx.send(entry).is_ok()
-    }
+    /// The reader thread could not start.
+    #[error("cannot start the log reader thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A running log pipeline.
 pub struct LogsPipeline {
     /// Progress of every file (for the status page).
-    pub tracker: Arc<Tracker>,
+    pub tracker: Arc<Checkpointer>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -88,17 +55,17 @@ impl LogsPipeline {
             (Some(loki), false) => Some(LokiClient::new(loki.clone(), metrics.clone())?),
             _ => None,
         };
-        let tracker = Arc::new(Tracker::default());
+        let tracker = Arc::new(Checkpointer::default());
         let budget = Arc::new(ByteBudget::new(config.max_buffer_bytes));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
-        let reader = Reader::new(
+        let reader = FileServer::new(
             config.reader.clone(),
             &config.inputs,
             saved,
             tracker.clone(),
             metrics.clone(),
-            ChannelSink {
+            BudgetedSink {
                 tx,
                 budget: budget.clone(),
                 stop: stop.clone(),
@@ -108,12 +75,7 @@ impl LogsPipeline {
         let reader = std::thread::Builder::new()
             .name("log-reader".to_owned())
             .spawn(move || reader.run())
-            .map_err(|e| {
-                PipelineError::Positions(PositionsError::Io {
-                    path: config.positions_file.clone(),
-                    source: e,
-                })
-            })?;
+            .map_err(PipelineError::Thread)?;
         let task = tokio::spawn(drive(
             config,
             client,
@@ -138,7 +100,7 @@ impl LogsPipeline {
 async fn drive(
     config: LogsConfig,
     client: Option<LokiClient>,
-    tracker: Arc<Tracker>,
+    tracker: Arc<Checkpointer>,
     budget: Arc<ByteBudget>,
     stop: Arc<AtomicBool>,
     reader: std::thread::JoinHandle<()>,
@@ -167,7 +129,7 @@ async fn drive(
     let mut push_shutdown = shutdown.clone();
     let consume = async {
         let shutdown = &mut push_shutdown;
-        let mut batch = Batch::default();
+        let mut batch: Batch<FileId> = Batch::default();
         loop {
             let deadline = batch.started().map(|s| {
                 tokio::time::Instant::from_std(
@@ -208,7 +170,14 @@ async fn drive(
                     metrics.buffered(budget.used());
                 }
                 Some(c) => {
-                    batch.push(entry);
+                    let size = entry.size();
+                    batch.push(
+                        entry.labels,
+                        entry.timestamp_ns,
+                        entry.line,
+                        size,
+                        entry.source,
+                    );
                     metrics.buffered(budget.used());
                     let full = batch.bytes() >= c.batch_size();
                     if full
@@ -254,9 +223,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// Pushes the batch; on acknowledgement (or a final refusal) its files' offsets advance.
 /// Returns false when the agent is stopping and the batch was not acknowledged.
 async fn flush(
-    batch: &mut Batch,
+    batch: &mut Batch<FileId>,
     client: Option<&LokiClient>,
-    tracker: &Tracker,
+    tracker: &Checkpointer,
     budget: &ByteBudget,
     metrics: &LogMetrics,
     shutdown: &mut watch::Receiver<bool>,
@@ -289,75 +258,12 @@ async fn flush(
     }
 }
 
-/// Dry-run output: `{"labels":{…},"timestamp":"…","line":"…"}`.
+/// Dry-run output: one JSON object per line on stdout.
 fn print_entry(entry: &LogEntry) {
     use std::io::Write;
-    let mut out = String::with_capacity(entry.line.len() + 128);
-    out.push_str("{\"labels\":{");
-    for (i, (k, v)) in parse_rendered_labels(&entry.labels).iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::Value::from(k.as_str()).to_string());
-        out.push(':');
-        out.push_str(&serde_json::Value::from(v.as_str()).to_string());
-    }
-    out.push_str("},\"timestamp\":\"");
-    let at = std::time::UNIX_EPOCH + Duration::from_nanos(entry.timestamp_ns.max(0) as u64);
-    livetranslate_telemetry::logging::write_rfc3339(&mut out, at);
-    out.push_str("\",\"line\":");
-    out.push_str(&serde_json::Value::from(entry.line.as_str()).to_string());
-    out.push_str("}\n");
+    let out = entry.to_json_line();
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     let _ = lock.write_all(out.as_bytes());
     let _ = lock.flush();
-}
-
-/// Parses what [`super::render_labels`] wrote back into pairs.
-pub fn parse_rendered_labels(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let inner = s.trim().trim_start_matches('{').trim_end_matches('}');
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if name.is_empty() || chars.next() != Some('"') {
-            return out;
-        }
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => break,
-                },
-                '"' => break,
-                c => value.push(c),
-            }
-        }
-        out.push((name, value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rendered_labels_parse_back() {
-        let rendered =
-            super::super::render_labels([("a", "x\"y"), ("b", "line\nbreak"), ("c", "")]);
-        assert_eq!(
-            parse_rendered_labels(&rendered),
-            vec![
-                ("a".to_owned(), "x\"y".to_owned()),
-                ("b".to_owned(), "line\nbreak".to_owned()),
-                ("c".to_owned(), String::new())
-            ]
-        );
-    }
 }

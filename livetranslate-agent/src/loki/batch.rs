@@ -1,58 +1,61 @@
-//! Entries grouped into streams by label set, flushed by size or age.
+//! Entries grouped into streams by label set, flushed by size or age. Each entry may carry
+//! an acknowledgement token `(K, offset)`: sending the batch acknowledges, for every `K`, the
+//! highest offset it holds (the log pipeline uses its file ids; this module knows nothing of
+//! files).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
-use crate::logs::FileId;
-
-/// One log entry on its way to Loki.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    /// The stream's label set, rendered `{a="b",c="d"}` (sorted by name).
-    pub labels: Arc<str>,
-    /// Nanoseconds since the Unix epoch.
-    pub timestamp_ns: i64,
-    /// The line.
-    pub line: String,
-    /// Where it came from: acknowledging the entry lets the file's position advance to
-    /// `end_offset`.
-    pub source: Option<(FileId, u64)>,
-}
-
-impl LogEntry {
-    /// Bytes this entry holds in memory (for the buffer cap and batch size).
-    pub fn size(&self) -> usize {
-        self.line.len() + self.labels.len() + 48
-    }
-}
 
 /// A batch being assembled or sent.
-#[derive(Debug, Default)]
-pub struct Batch {
+#[derive(Debug)]
+pub struct Batch<K> {
     streams: BTreeMap<Arc<str>, Vec<(i64, String)>>,
-    /// For each file, the highest offset whose line is in this batch.
-    acks: HashMap<FileId, u64>,
+    /// For each source, the highest offset whose line is in this batch.
+    acks: HashMap<K, u64>,
     bytes: usize,
     lines: usize,
     started: Option<Instant>,
 }
 
-impl Batch {
-    /// Adds an entry.
-    pub fn push(&mut self, entry: LogEntry) {
+impl<K> Default for Batch<K> {
+    fn default() -> Self {
+        Batch {
+            streams: BTreeMap::new(),
+            acks: HashMap::new(),
+            bytes: 0,
+            lines: 0,
+            started: None,
+        }
+    }
+}
+
+impl<K: Hash + Eq> Batch<K> {
+    /// Adds a line of the stream `labels` (rendered `{a="b", c="d"}`, sorted by name) at
+    /// `timestamp_ns`; `size` counts towards [`Batch::bytes`]; `ack` is the token the line
+    /// acknowledges once the batch is sent.
+    pub fn push(
+        &mut self,
+        labels: Arc<str>,
+        timestamp_ns: i64,
+        line: String,
+        size: usize,
+        ack: Option<(K, u64)>,
+    ) {
         self.started.get_or_insert_with(Instant::now);
-        self.bytes += entry.size();
+        self.bytes += size;
         self.lines += 1;
-        if let Some((file, offset)) = entry.source {
-            let slot = self.acks.entry(file).or_insert(0);
+        if let Some((source, offset)) = ack {
+            let slot = self.acks.entry(source).or_insert(0);
             *slot = (*slot).max(offset);
         }
         self.streams
-            .entry(entry.labels)
+            .entry(labels)
             .or_default()
-            .push((entry.timestamp_ns, entry.line));
+            .push((timestamp_ns, line));
     }
 
     /// Approximate bytes held.
@@ -76,13 +79,13 @@ impl Batch {
     }
 
     /// The file offsets acknowledged by sending this batch.
-    pub fn acks(&self) -> &HashMap<FileId, u64> {
+    pub fn acks(&self) -> &HashMap<K, u64> {
         &self.acks
     }
 
     /// Consumes the batch into its push request and the file offsets it acknowledges,
     /// moving the lines (no copies).
-    pub fn into_request(self) -> (PushRequest, HashMap<FileId, u64>) {
+    pub fn into_request(self) -> (PushRequest, HashMap<K, u64>) {
         let streams = self
             .streams
             .into_iter()
@@ -110,24 +113,19 @@ impl Batch {
 mod tests {
     use super::*;
 
-    fn entry(labels: &str, ts: i64, line: &str, src: Option<(u64, u64)>) -> LogEntry {
-        LogEntry {
-            labels: labels.into(),
-            timestamp_ns: ts,
-            line: line.into(),
-            source: src.map(|(f, o)| (FileId(f), o)),
-        }
+    fn push(b: &mut Batch<u64>, labels: &str, ts: i64, line: &str, src: Option<(u64, u64)>) {
+        b.push(labels.into(), ts, line.into(), line.len(), src);
     }
 
     #[test]
     fn groups_by_stream_and_orders_by_time() {
         let mut b = Batch::default();
-        b.push(entry("{a=\"1\"}", 30, "c", Some((1, 100))));
-        b.push(entry("{a=\"2\"}", 10, "x", Some((2, 50))));
-        b.push(entry("{a=\"1\"}", 10, "a", Some((1, 40))));
-        b.push(entry("{a=\"1\"}", 10, "b", Some((1, 60))));
-        assert_eq!(b.acks()[&FileId(1)], 100);
-        assert_eq!(b.acks()[&FileId(2)], 50);
+        push(&mut b, "{a=\"1\"}", 30, "c", Some((1, 100)));
+        push(&mut b, "{a=\"2\"}", 10, "x", Some((2, 50)));
+        push(&mut b, "{a=\"1\"}", 10, "a", Some((1, 40)));
+        push(&mut b, "{a=\"1\"}", 10, "b", Some((1, 60)));
+        assert_eq!(b.acks()[&1], 100);
+        assert_eq!(b.acks()[&2], 50);
         assert_eq!(b.lines(), 4);
         let (req, acks) = b.into_request();
         assert_eq!(acks.len(), 2);

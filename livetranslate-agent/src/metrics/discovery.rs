@@ -9,51 +9,29 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::job::{check_group, FileSdConfig, ScrapeJob, TargetGroup, TargetGroupFile};
 use super::scrape::{run_loop, ScrapeContext, Stop, TargetSpec};
-use crate::config::file::TargetGroupFile;
-use crate::config::{check_group, Config, ConfigError, FileSdConfig, ScrapeJob, TargetGroup};
 
-/// Matches a file name against a pattern with `*` (any run) and `?` (one character).
-pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == n[ni] => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-/// The files a pattern currently names (wildcards only in the last component), sorted.
+/// The files a pattern currently names, sorted. As in Prometheus' `file_sd`, wildcards (`*`,
+/// `?`, `[…]`, matched with `glob`) are allowed in the last path component only.
 pub fn expand_pattern(pattern: &Path) -> Vec<PathBuf> {
     let Some(name) = pattern.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
-    if !name.contains(['*', '?']) {
+    if !name.contains(['*', '?', '[']) {
         return if pattern.is_file() {
             vec![pattern.to_owned()]
         } else {
             Vec::new()
         };
     }
+    let matcher = match glob::Pattern::new(name) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(pattern = %pattern.display(), error = %e, "invalid file_sd pattern");
+            return Vec::new();
+        }
+    };
     let dir = match pattern.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -63,11 +41,7 @@ pub fn expand_pattern(pattern: &Path) -> Vec<PathBuf> {
     };
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| wildcard_match(name, n))
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(|n| matcher.matches(n)))
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .collect();
@@ -91,13 +65,7 @@ pub fn parse_file_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String
             format!("{}:{l}:{c}: {e}", path.display())
         })?
     };
-    Ok(groups
-        .into_iter()
-        .map(|g| TargetGroup {
-            targets: g.targets,
-            labels: g.labels,
-        })
-        .collect())
+    Ok(groups.into_iter().map(Into::into).collect())
 }
 
 type Stamp = Option<(SystemTime, u64)>;
@@ -181,7 +149,7 @@ pub fn specs_for_group(
     client: &reqwest::Client,
     group: &TargetGroup,
     standard_labels: &BTreeMap<String, String>,
-) -> Result<Vec<TargetSpec>, ConfigError> {
+) -> Result<Vec<TargetSpec>, String> {
     let scheme = group
         .labels
         .get("__scheme__")
@@ -192,7 +160,7 @@ pub fn specs_for_group(
         .get("__metrics_path__")
         .cloned()
         .unwrap_or_else(|| job.metrics_path.clone());
-    check_group(&format!("job {:?}", job.job_name), group, &scheme, &path)?;
+    check_group(group, &scheme, &path).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
     let mut specs = Vec::new();
     for address in &group.targets {
         let mut labels: BTreeMap<String, String> = standard_labels.clone();
@@ -252,19 +220,24 @@ impl std::fmt::Debug for TargetManager {
 }
 
 impl TargetManager {
-    /// A manager for the jobs of `config`.
-    pub fn new(config: &Config, ctx: ScrapeContext, user_agent: &str) -> Result<Self, ConfigError> {
-        let mut jobs = Vec::new();
-        for job in &config.jobs {
-            jobs.push(JobRuntime {
-                client: job.http.client(user_agent)?,
+    /// A manager for `jobs`, adding `standard_labels` to every target.
+    pub fn new(
+        jobs: &[ScrapeJob],
+        standard_labels: &BTreeMap<String, String>,
+        ctx: ScrapeContext,
+        user_agent: &str,
+    ) -> Result<Self, livetranslate_push::ClientError> {
+        let mut runtimes = Vec::new();
+        for job in jobs {
+            runtimes.push(JobRuntime {
+                client: job.http.client(Some(user_agent))?,
                 file_sd: job.file_sd.iter().cloned().map(FileSd::new).collect(),
                 job: job.clone(),
             });
         }
         Ok(TargetManager {
-            jobs,
-            standard_labels: config.labels.clone(),
+            jobs: runtimes,
+            standard_labels: standard_labels.clone(),
             ctx,
             running: HashMap::new(),
         })
@@ -366,15 +339,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*.json", "a.json"));
-        assert!(wildcard_match("*.json", ".json"));
-        assert!(!wildcard_match("*.json", "a.yml"));
-        assert!(wildcard_match("t?.y*ml", "t1.yaml"));
-        assert!(wildcard_match("a*b*c", "aXbYbZc"));
-        assert!(!wildcard_match("a*b*c", "aXbYbZ"));
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("exact", "exact"));
+    fn wildcards_in_the_last_component() {
+        let dir = std::env::temp_dir().join(format!("agent-sd-glob-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        for name in ["a.json", ".json", "a.yml", "t1.yaml", "aXbYbZc", "aXbYbZ"] {
+            if let Err(e) = std::fs::write(dir.join(name), "[]") {
+                panic!("{e}");
+            }
+        }
+        let names = |p: &str| -> Vec<String> {
+            expand_pattern(&dir.join(p))
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(names("*.json"), [".json", "a.json"]);
+        assert_eq!(names("t?.y*ml"), ["t1.yaml"]);
+        assert_eq!(names("a*b*c"), ["aXbYbZc"]);
+        assert_eq!(names("[at]*.y*"), ["a.yml", "t1.yaml"]);
+        assert_eq!(names("a.yml"), ["a.yml"]);
+        assert!(names("missing.json").is_empty());
+        assert!(
+            names("[*.json").is_empty(),
+            "an invalid pattern names nothing"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod exposition;
+pub mod job;
 pub mod queue;
 pub mod remote_write;
 pub mod scrape;

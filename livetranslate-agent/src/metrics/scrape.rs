@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::exposition::{self, Format, ParsedSample};
 use super::{stale_nan, Sample, SampleSink, SeriesLabels};
-use crate::config::HttpClientConfig;
 use crate::internal_events::AgentMetrics;
+use livetranslate_push::HttpClientConfig;
 
 /// The `Accept` header of every scrape.
 pub const ACCEPT_HEADER: &str =

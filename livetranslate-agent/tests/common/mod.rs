@@ -1,11 +1,13 @@
-//! Helpers shared by the integration tests: temp dirs, free ports, child processes that die
-//! with the test, a scrape target, a remote-write receiver, a real Prometheus, and the agent.
+//! The agent's own test wrappers: a scrape target, a remote-write receiver that decodes with
+//! the agent's decoder, and the agent binary as a process. The generic pieces (temp dirs,
+//! ports, child processes, Prometheus, the Loki stand-in, polling) come from
+//! `livetranslate-test-support`.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,240 +20,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use livetranslate_agent::metrics::exposition::{self, Format, ParsedSample};
 use livetranslate_agent::metrics::remote_write::{decode_body, proto};
+use livetranslate_test_support::{free_port, http_client, ChildGuard};
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lt-agent-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// A child process killed (and reaped) when dropped.
-pub struct ChildGuard {
-    pub child: Option<Child>,
-    pub name: String,
-}
-
-impl ChildGuard {
-    pub fn new(child: Child, name: &str) -> Self {
-        ChildGuard {
-            child: Some(child),
-            name: name.to_owned(),
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if the process has not exited within `grace`.
-    pub fn terminate(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        match &mut self.child {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// The `prometheus` binary on PATH; fails the test with a clear message if missing.
-pub fn prometheus_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("prometheus");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "the `prometheus` binary is not on PATH: these tests need a real Prometheus (2.x with \
-         --web.enable-remote-write-receiver); install it (e.g. `apt-get install prometheus`)"
-    );
-}
-
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
-}
-
-/// Polls `url` until it answers 2xx or `within` passes.
-pub async fn wait_ok(url: &str, within: Duration) -> bool {
-    let client = http();
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-/// A real Prometheus with the remote-write receiver and no scrape configs.
-pub struct Prometheus {
-    pub port: u16,
-    dir: PathBuf,
-    guard: Option<ChildGuard>,
-}
-
-impl Prometheus {
-    pub async fn start(dir: &Path) -> Prometheus {
-        let mut p = Prometheus {
-            port: free_port(),
-            dir: dir.to_owned(),
-            guard: None,
-        };
-        std::fs::write(
-            dir.join("prometheus.yml"),
-            "global: {scrape_interval: 1h}\n",
-        )
-        .expect("write prometheus.yml");
-        p.launch().await;
-        p
-    }
-
-    async fn launch(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("prometheus.log"))
-            .expect("prometheus log");
-        let child = Command::new(prometheus_binary())
-            .arg(format!(
-                "--config.file={}",
-                self.dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                self.dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        self.guard = Some(ChildGuard::new(child, "prometheus"));
-        let ready = wait_ok(
-            &format!("http://127.0.0.1:{}/-/ready", self.port),
-            Duration::from_secs(60),
-        )
-        .await;
-        assert!(ready, "prometheus did not become ready:\n{}", self.log());
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            g.terminate(Duration::from_secs(20));
-        }
-    }
-
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.launch().await;
-    }
-
-    pub fn write_url(&self) -> String {
-        format!("http://127.0.0.1:{}/api/v1/write", self.port)
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// Runs an instant query (at `time`, Unix seconds, if given) and returns `data.result`.
-    pub async fn query(&self, q: &str, time: Option<f64>) -> Vec<serde_json::Value> {
-        let mut params = vec![("query", q.to_owned())];
-        if let Some(t) = time {
-            params.push(("time", format!("{t:.3}")));
-        }
-        let resp = http()
-            .get(format!("http://127.0.0.1:{}/api/v1/query", self.port))
-            .query(&params)
-            .send()
-            .await;
-        let Ok(resp) = resp else {
-            return Vec::new();
-        };
-        let text = resp.text().await.unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        v["data"]["result"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Polls a query until it returns at least one series or `within` passes.
-    pub async fn wait_for(&self, q: &str, within: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            let r = self.query(q, None).await;
-            if !r.is_empty() || Instant::now() >= deadline {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-/// The value of an instant-vector element.
-pub fn value_of(v: &serde_json::Value) -> f64 {
-    v["value"][1]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(f64::NAN)
-}
+/// A Prometheus configuration that scrapes nothing (it only receives remote writes).
+pub const NO_SCRAPES: &str = "global: {scrape_interval: 1h}\n";
 
 /// An HTTP server serving changeable exposition bodies at any path.
 #[derive(Clone)]
@@ -428,29 +200,35 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts the agent with `args` (plus `--listen`) and waits for `/ready`.
-    pub async fn start(dir: &Path, args: &[&str]) -> Agent {
+    /// Starts the agent with `args` (plus `--listen` on a free port, logs at `RUST_LOG`
+    /// level `log_level`) without waiting for it: for tests that kill and restart it.
+    pub fn spawn(dir: &Path, args: &[&str], log_level: &str) -> Agent {
         let port = free_port();
         let stderr = dir.join(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
+        cmd.args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_level)
             .env_remove("SCRAPE_TARGETS")
             .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
             .env_remove("AGENT_CONFIG")
+            .env_remove("LOKI_URL")
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start agent");
-        let mut agent = Agent {
+            .stderr(log);
+        Agent {
             port,
-            guard: ChildGuard::new(child, "agent"),
+            guard: ChildGuard::spawn(&mut cmd, "agent"),
             stderr,
-        };
-        let ok = wait_ok(&agent.url("/ready"), Duration::from_secs(20)).await;
+        }
+    }
+
+    /// Starts the agent with `args` (plus `--listen`) and waits for `/ready`.
+    pub async fn start(dir: &Path, args: &[&str]) -> Agent {
+        let mut agent = Agent::spawn(dir, args, "info");
+        let ok = livetranslate_test_support::wait_ok(&agent.url("/ready"), Duration::from_secs(20))
+            .await;
         assert!(ok, "agent not ready:\n{}", agent.log());
         assert!(agent.guard.running(), "agent exited:\n{}", agent.log());
         agent
@@ -464,9 +242,43 @@ impl Agent {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// SIGKILL: no chance to flush or save anything.
+    pub fn kill9(&mut self) {
+        self.guard.kill();
+    }
+
+    /// SIGTERM, and the exit status (fails the test if it does not stop within 30 s).
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        match self.guard.terminate(Duration::from_secs(30)) {
+            Some(status) => status,
+            None => panic!("agent did not stop on SIGTERM:\n{}", self.log()),
+        }
+    }
+
+    /// Resident memory now.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.guard.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    }
+
+    /// The agent's own metrics, as text (blocking: for tests without a runtime).
+    pub fn metrics_text(&self) -> String {
+        livetranslate_test_support::http_get(&self.url("/metrics"))
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
     /// The agent's own metrics, parsed.
     pub async fn metrics(&self) -> Vec<ParsedSample> {
-        let Ok(resp) = http().get(self.url("/metrics")).send().await else {
+        let Ok(resp) = http_client().get(self.url("/metrics")).send().await else {
             return Vec::new();
         };
         let body = resp.bytes().await.unwrap_or_default();
@@ -485,23 +297,5 @@ impl Agent {
                         .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
             })
             .map_or(f64::NAN, |s| s.value)
-    }
-}
-
-/// Polls `cond` every 200 ms until it holds or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

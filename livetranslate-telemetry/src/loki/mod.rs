@@ -27,12 +27,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tracing_subscriber::fmt::MakeWriter;
 
+use bytes::Bytes;
+use livetranslate_push::{HttpClientConfig, PushClient, PushOutcome, RetryPolicy};
+
 use crate::config::ConfigError;
 use crate::labels::StandardLabels;
 use crate::registry::{Counter, Family, MetricError, Registry};
 
 /// Where and how to ship.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct LokiSettings {
     /// Push URL.
     pub url: String,
@@ -46,6 +49,28 @@ pub struct LokiSettings {
     pub max_buffered_lines: usize,
     /// How long a batch waits for more lines.
     pub batch_wait: Duration,
+    /// The push client built (and so checked) from the settings above.
+    client: PushClient,
+}
+
+impl PartialEq for LokiSettings {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.url,
+            &self.tenant_id,
+            &self.basic_auth,
+            &self.bearer_token,
+            self.max_buffered_lines,
+            self.batch_wait,
+        ) == (
+            &other.url,
+            &other.tenant_id,
+            &other.basic_auth,
+            &other.bearer_token,
+            other.max_buffered_lines,
+            other.batch_wait,
+        )
+    }
 }
 
 impl std::fmt::Debug for LokiSettings {
@@ -68,6 +93,15 @@ fn invalid(setting: &str, value: &str, reason: &str) -> ConfigError {
     }
 }
 
+/// The retry policy of direct shipping: 500 ms doubling up to 30 s, until Loki takes the batch
+/// (the bounded queue, not the retries, is what limits memory).
+const RETRY: RetryPolicy = RetryPolicy {
+    min_backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(30),
+    max_retries: None,
+    retry_after_cap: Duration::from_secs(30),
+};
+
 impl LokiSettings {
     /// Reads the `LOKI_*` variables; `None` when `LOKI_URL` is unset.
     pub(crate) fn from_env(
@@ -77,8 +111,8 @@ impl LokiSettings {
         let Some(raw) = get("LOKI_URL") else {
             return Ok(None);
         };
-        let url = push_url(&raw)
-            .map_err(|reason| invalid("LOKI_URL", &redact_userinfo(&raw), &reason))?;
+        let url =
+            push_url(&raw).map_err(|reason| invalid("LOKI_URL", &redact_url(&raw), &reason))?;
         let basic_auth = get("LOKI_USERNAME")
             .map(|u| (u, get("LOKI_PASSWORD").unwrap_or_default()))
             .or(url.basic_auth);
@@ -93,75 +127,38 @@ impl LokiSettings {
         let tenant_id = get("LOKI_TENANT_ID");
         if tenant_id
             .as_deref()
-            .is_some_and(|t| reqwest::header::HeaderValue::from_str(t).is_err())
+            .is_some_and(|t| livetranslate_push::loki::tenant_header(t).is_err())
         {
             return Err(invalid("LOKI_TENANT_ID", "", "not a valid header value"));
         }
+        let bearer_token = get("LOKI_BEARER_TOKEN");
+        let client = PushClient::builder(url.url.as_str())
+            .header("content-type", "application/x-protobuf")
+            .map(|b| {
+                b.tenant_id(tenant_id.as_deref())
+                    .timeout(Duration::from_secs(10))
+                    .http(HttpClientConfig {
+                        basic_auth: basic_auth.clone(),
+                        bearer_token: bearer_token.clone(),
+                        ..Default::default()
+                    })
+            })
+            .and_then(|b| b.build())
+            .map_err(|e| invalid("LOKI_URL", &redact_url(&raw), &e.to_string()))?;
         Ok(Some(LokiSettings {
             url: url.url,
             tenant_id,
             basic_auth,
-            bearer_token: get("LOKI_BEARER_TOKEN"),
+            bearer_token,
             max_buffered_lines,
             batch_wait,
+            client,
         }))
     }
 }
 
-/// A Loki push endpoint parsed from a base or push URL.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PushUrl {
-    /// The push URL (`…/loki/api/v1/push`), without credentials.
-    pub url: String,
-    /// `user:password@` from the URL, if present.
-    pub basic_auth: Option<(String, String)>,
-}
-
-/// Parses a Loki base URL (`http://loki:3100`) or full push URL; credentials in it are moved
-/// out. The error message never contains the credentials.
-///
-/// ```
-/// let u = livetranslate_telemetry::loki::push_url("http://a:b@loki:3100").unwrap();
-/// assert_eq!(u.url, "http://loki:3100/loki/api/v1/push");
-/// assert_eq!(u.basic_auth, Some(("a".into(), "b".into())));
-/// assert!(livetranslate_telemetry::loki::push_url("loki:3100").is_err());
-/// ```
-pub fn push_url(raw: &str) -> Result<PushUrl, String> {
-    let mut url = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("scheme must be http or https".to_owned());
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("no host".to_owned());
-    }
-    let basic_auth = (!url.username().is_empty()).then(|| {
-        (
-            url.username().to_owned(),
-            url.password().unwrap_or("").to_owned(),
-        )
-    });
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    let path = url.path().trim_end_matches('/').to_owned();
-    if !path.ends_with(PUSH_PATH) {
-        url.set_path(&format!("{path}{PUSH_PATH}"));
-    }
-    Ok(PushUrl {
-        url: url.to_string(),
-        basic_auth,
-    })
-}
-
-/// The push path appended to a Loki base URL.
-pub const PUSH_PATH: &str = "/loki/api/v1/push";
-
-/// `raw` with any `user:password@` removed, for messages.
-pub fn redact_userinfo(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}{}", &raw[..s + 3], &raw[at + 1..]),
-        _ => raw.to_owned(),
-    }
-}
+pub use livetranslate_push::loki::{push_url, PushUrl, PUSH_PATH};
+pub use livetranslate_push::redact_url;
 
 const LEVELS: [tracing::Level; 5] = [
     tracing::Level::ERROR,
@@ -260,7 +257,6 @@ impl<'a> MakeWriter<'a> for LokiWriter {
 
 struct Shipper {
     pending: Arc<AtomicUsize>,
-    http: reqwest::Client,
     settings: LokiSettings,
     streams: [String; 5],
     shipped: Counter,
@@ -268,23 +264,6 @@ struct Shipper {
 }
 
 impl Shipper {
-    fn request(&self, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .post(&self.settings.url)
-            .header("content-type", "application/x-protobuf")
-            .body(body);
-        if let Some(t) = &self.settings.tenant_id {
-            req = req.header("X-Scope-OrgID", t);
-        }
-        if let Some((u, p)) = &self.settings.basic_auth {
-            req = req.basic_auth(u, Some(p));
-        } else if let Some(t) = &self.settings.bearer_token {
-            req = req.bearer_auth(t);
-        }
-        req
-    }
-
     /// Pushes one batch: retried (connection errors, 429, 5xx) with backoff until Loki takes
     /// it; a refusal (other 4xx) drops it, counted.
     async fn push(&self, batch: Vec<Line>) {
@@ -316,22 +295,21 @@ impl Shipper {
             self.drop_lines("encoding", lines);
             return;
         };
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match self.request(body.clone()).send().await {
-                Ok(r) if r.status().is_success() => {
-                    self.shipped.inc_by(lines);
-                    return;
-                }
-                Ok(r) if r.status() == 429 || r.status().is_server_error() => {}
-                Ok(_) => {
-                    self.drop_lines("rejected", lines);
-                    return;
-                }
-                Err(_) => {}
+        let outcome = self
+            .settings
+            .client
+            .push(
+                Bytes::from(body),
+                &RETRY,
+                std::future::pending::<()>(),
+                |_| {},
+            )
+            .await;
+        match outcome {
+            PushOutcome::Sent => self.shipped.inc_by(lines),
+            PushOutcome::Rejected { .. } | PushOutcome::GaveUp { .. } | PushOutcome::Cancelled => {
+                self.drop_lines("rejected", lines)
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -412,14 +390,9 @@ pub(crate) fn start(
         dropped_full: dropped.with(&["buffer_full"])?,
         pending: pending.clone(),
     });
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
     rt.spawn(run(
         Shipper {
             pending,
-            http,
             settings,
             streams,
             shipped,

@@ -1,14 +1,14 @@
-//! Who has read what, and what Loki has acknowledged: the bridge between the reader thread,
-//! the pusher and the positions file. A file's saved offset only moves when a batch holding
-//! its lines is acknowledged.
+//! The checkpointer: who has read what, and what Loki has acknowledged — the bridge between
+//! the reader thread, the pusher and the positions file ([`super::positions`]). A file's saved
+//! offset only moves when a batch holding its lines is acknowledged.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+use super::entry::FileId;
 use super::fingerprint::Fingerprint;
 use super::positions::{Position, Positions, PositionsError};
-use super::FileId;
 
 /// One tailed file (one generation of it: a truncated file gets a new id).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +45,11 @@ struct Inner {
 
 /// Shared progress of every file.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub struct Checkpointer {
     inner: Mutex<Inner>,
 }
 
-impl Tracker {
+impl Checkpointer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn offsets_advance_only_on_ack_and_closed_files_are_forgotten() {
-        let t = Tracker::default();
+        let t = Checkpointer::default();
         let a = t.register(Path::new("/l/a.log"), fp(1), 0);
         t.progress(a, 500, 800, fp(1), Path::new("/l/a.log"));
         assert_eq!(t.positions().get(1, 1).map(|p| p.offset), Some(0));
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn new_generation_waits_for_the_old_one() {
-        let t = Tracker::default();
+        let t = Checkpointer::default();
         let old = t.register(Path::new("/l/a.log"), fp(7), 0);
         t.progress(old, 1000, 1000, fp(7), Path::new("/l/a.log"));
         t.close(old, 1000);
@@ -237,7 +237,7 @@ mod tests {
     fn saves_only_when_dirty() {
         let dir = std::env::temp_dir().join(format!("trk-{}", std::process::id()));
         let path = dir.join("pos.yml");
-        let t = Tracker::default();
+        let t = Checkpointer::default();
         let a = t.register(Path::new("/l/a.log"), fp(3), 0);
         assert!(t.save_if_dirty(&path).expect("save"));
         assert!(!t.save_if_dirty(&path).expect("clean"));

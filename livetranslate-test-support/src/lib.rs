@@ -1,0 +1,33 @@
+//! Test helpers for every crate of the workspace, written once (a dev-dependency only):
+//!
+//! - [`TempDir`]: a unique directory removed on drop.
+//! - [`free_port`], [`http_get`], [`http_post_json`], [`wait_http`], [`wait_ok`],
+//!   [`http_client`]: loopback networking (the blocking helpers work inside async tests too).
+//! - [`ChildGuard`], [`require`]: child processes that die with the test, programs on PATH.
+//! - [`binaries`]: up-to-date example and agent binaries.
+//! - [`Prometheus`]: a real Prometheus on a free port, with query helpers.
+//! - [`loki::LokiStandIn`]: a protocol-faithful Loki stand-in that counts as Loki stores.
+//! - [`eventually`], [`eventually_async`]: bounded polling.
+//! - [`exposition`]: samples and values in Prometheus text output.
+//! - [`parse_json_strict`]: JSON that refuses a repeated key.
+//!
+//! Nothing here contacts an address outside 127.0.0.0/8.
+
+pub mod binaries;
+mod eventually;
+pub mod exposition;
+mod json;
+pub mod loki;
+mod net;
+mod process;
+pub mod prometheus;
+mod temp;
+
+pub use eventually::{eventually, eventually_async, POLL};
+pub use json::parse_json_strict;
+pub use net::{
+    free_port, http_client, http_get, http_get_with, http_post_json, urlencode, wait_http, wait_ok,
+};
+pub use process::{require, ChildGuard};
+pub use prometheus::{value_of, Prometheus};
+pub use temp::TempDir;
