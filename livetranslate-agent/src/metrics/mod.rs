@@ -7,6 +7,7 @@ pub mod exposition;
 pub mod queue;
 pub mod remote_write;
 pub mod scrape;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::io::Write;
