@@ -27,8 +27,8 @@
 //! <dir>/00000000000000004711.seg    … whose first record is number 4711 (the active one)
 //! ```
 //!
-//! A segment is a 16-byte header (`LTWALSEG`, format version 1 as `u32` LE, 4 zero bytes)
-//! followed by frames `len: u32 LE | crc: u32 LE | appended_at_ms: u64 LE | payload`. The CRC
+//! A segment is a 16-byte header (`LTWALSEG`, format version 1 as `u32` LE, CRC-32 of those
+//! 12 bytes as `u32` LE) followed by frames `len: u32 LE | crc: u32 LE | appended_at_ms: u64 LE | payload`. The CRC
 //! is CRC-32/IEEE (the zlib / gzip polynomial, via `crc32fast`) of the length, the time and the
 //! payload. A frame never spans segments; a segment is sealed and a new one started when the
 //! next frame would take it past [`WalConfig::max_segment_bytes`]. The `ack` file is 24 bytes:

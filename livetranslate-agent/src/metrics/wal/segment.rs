@@ -3,7 +3,8 @@
 //!
 //! A segment is named by the sequence number of its first record, zero-padded to 20 digits, with
 //! the extension `.seg` (`00000000000000001234.seg`). Its header is the magic `LTWALSEG`, the
-//! format version (`u32` LE, currently 1) and four reserved zero bytes; frames follow back to
+//! format version (`u32` LE, currently 1) and a CRC-32 of those 12 bytes (`u32` LE), so that a
+//! damaged version field reads as damage rather than as another version; frames follow back to
 //! back (see [`record`](super::record)). A frame never spans two segments.
 
 use std::fs::{File, OpenOptions};
@@ -57,6 +58,8 @@ pub(crate) fn header() -> [u8; SEGMENT_HEADER_LEN as usize] {
     let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    let crc = crc32fast::hash(&h[..12]);
+    h[12..].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -92,6 +95,11 @@ pub(crate) enum HeaderCheck {
 /// Checks a segment header.
 pub(crate) fn check_header(bytes: &[u8]) -> HeaderCheck {
     if bytes.len() < SEGMENT_HEADER_LEN as usize || &bytes[..8] != MAGIC {
+        return HeaderCheck::Corrupt;
+    }
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[12..16]);
+    if crc32fast::hash(&bytes[..12]) != u32::from_le_bytes(crc) {
         return HeaderCheck::Corrupt;
     }
     let mut v = [0u8; 4];
@@ -258,9 +266,19 @@ mod tests {
         let mut h = header();
         h[0] = b'X';
         assert_eq!(check_header(&h), HeaderCheck::Corrupt);
+        // A damaged version field is damage…
         let mut h = header();
         h[8] = 2;
+        assert_eq!(check_header(&h), HeaderCheck::Corrupt);
+        // …a consistent header of another version is another version.
+        let crc = crc32fast::hash(&h[..12]);
+        h[12..].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(check_header(&h), HeaderCheck::Version(2));
+        for i in 0..16 {
+            let mut h = header();
+            h[i] ^= 0x10;
+            assert_eq!(check_header(&h), HeaderCheck::Corrupt, "flip at {i}");
+        }
     }
 
     #[test]
