@@ -64,6 +64,7 @@ pub enum SyncPolicy {
 /// let config = WalConfig {
 ///     max_total_bytes: 64 << 20,
 ///     max_segment_bytes: 4 << 20,
+///     max_record_bytes: 1 << 20,
 ///     max_age: Some(Duration::from_secs(2 * 3600)),
 ///     sync: SyncPolicy::Interval(Duration::from_secs(1)),
 ///     ..WalConfig::default()
@@ -105,7 +106,8 @@ impl WalConfig {
     /// ```
     /// use livetranslate_agent::metrics::wal::WalConfig;
     ///
-    /// let bad = WalConfig { max_total_bytes: 1 << 20, max_segment_bytes: 1 << 20, ..WalConfig::default() };
+    /// // Less than two segments' worth.
+    /// let bad = WalConfig { max_total_bytes: 16 << 20, ..WalConfig::default() };
     /// assert!(bad.validate().unwrap_err().to_string().contains("max_total_bytes"));
     /// ```
     pub fn validate(&self) -> Result<(), WalError> {
