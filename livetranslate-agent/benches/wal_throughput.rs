@@ -72,6 +72,38 @@ fn append_case(name: &str, sync: SyncPolicy, record: usize, per_call: usize, sec
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `threads` appenders (like scrape loops) under `SyncPolicy::Always`: fsyncs are shared.
+fn concurrent_case(threads: usize, record: usize, secs: u64) {
+    let dir = fresh_dir("group");
+    let wal = std::sync::Arc::new(Wal::open(&dir, config(SyncPolicy::Always)).expect("open"));
+    let budget = Duration::from_secs(secs);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                let payload = vec![0x3cu8; record];
+                let mut n = 0u64;
+                while start.elapsed() < budget {
+                    wal.append(&payload).expect("append");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let records: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "append always, {threads} threads  {record:>7} B x1   {:>10.0} records/s {:>8.1} MB/s  ({} fsyncs for {records} appends)",
+        records as f64 / t,
+        (records * record as u64) as f64 / 1e6 / t,
+        wal.stats().fsyncs
+    );
+    drop(wal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let secs = env("SECONDS", 2);
     let interval = SyncPolicy::Interval(Duration::from_millis(100));
@@ -91,6 +123,7 @@ fn main() {
         16,
         secs,
     );
+    concurrent_case(8, 1 << 10, secs);
 
     // Replay: write a large log, reopen it, read it all.
     let mb = env("WAL_MB", 256);

@@ -105,8 +105,10 @@
 //! ```
 //!
 //! All methods are blocking file I/O (an fsync can take milliseconds): from async code call
-//! them from `spawn_blocking` or a dedicated thread. [`Wal`] is `Send + Sync`; appends from
-//! several threads are serialised.
+//! them from `spawn_blocking` or a dedicated thread. [`Wal`] is `Send + Sync`. Appends from
+//! several threads are serialised for their `write(2)`, but not for their fsync: under
+//! [`SyncPolicy::Always`] one fsync covers every append written before it started (group
+//! commit), so concurrent scrape loops share fsyncs instead of queueing for one each.
 
 mod checkpoint;
 mod config;
@@ -198,6 +200,7 @@ impl Wal {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             ack: Mutex::new(()),
+            sync: Mutex::new(()),
             first: AtomicU64::new(first),
             read_position: AtomicU64::new(first),
             skipped_records: AtomicU64::new(0),
@@ -264,11 +267,35 @@ impl Wal {
         payloads: &[P],
         at: SystemTime,
     ) -> Result<Range<u64>, WalError> {
-        let mut st = self.shared.lock();
-        let range = st.append(payloads, unix_ms(at))?;
-        let bounds = st.enforce_bounds(unix_ms(SystemTime::now()));
-        self.shared.publish(&st);
+        let (range, bounds, sync) = {
+            let mut st = self.shared.lock();
+            let range = st.append(payloads, unix_ms(at))?;
+            let bounds = st.enforce_bounds(unix_ms(SystemTime::now()));
+            self.shared.publish(&st);
+            (range, bounds, st.sync_wanted())
+        };
+        if sync {
+            self.sync_upto(range.end)?;
+        }
         bounds.map(|()| range)
+    }
+
+    /// Makes every record below `target` durable. The fsync runs without the state lock, so
+    /// appends go on meanwhile; callers queue on `shared.sync`, and whoever finds its records
+    /// already covered by the fsync before it returns at once (group commit).
+    fn sync_upto(&self, target: u64) -> Result<(), WalError> {
+        let _one_at_a_time = self.shared.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let (file, upto) = {
+            let st = self.shared.lock();
+            st.ensure_usable()?;
+            if st.synced >= target {
+                return Ok(());
+            }
+            // Records in segments sealed since were fsynced when they were sealed.
+            (st.file.clone(), st.head)
+        };
+        let r = file.sync_data();
+        self.shared.lock().synced_to(upto, r)
     }
 
     /// Acknowledges every record below `upto` (exclusive: pass the position after the last
@@ -329,7 +356,8 @@ impl Wal {
         WalReader::new(self.shared.clone(), first)
     }
 
-    /// fsyncs the records appended since the last fsync (a no-op if there are none).
+    /// fsyncs the records appended to the active segment since the last fsync (a no-op if there
+    /// are none). Sealed segments were fsynced when sealed, except under [`SyncPolicy::Never`].
     ///
     /// ```
     /// # use livetranslate_agent::metrics::wal::{Wal, WalConfig, SyncPolicy};
@@ -342,7 +370,8 @@ impl Wal {
     /// # Ok::<(), livetranslate_agent::metrics::wal::WalError>(())
     /// ```
     pub fn sync(&self) -> Result<(), WalError> {
-        self.shared.lock().sync()
+        let head = self.shared.lock().head;
+        self.sync_upto(head)
     }
 
     /// Under [`SyncPolicy::Interval`], fsyncs if records are waiting and the interval has
@@ -362,11 +391,15 @@ impl Wal {
     /// # Ok::<(), livetranslate_agent::metrics::wal::WalError>(())
     /// ```
     pub fn sync_if_due(&self) -> Result<(), WalError> {
-        let mut st = self.shared.lock();
-        match st.config.sync {
-            SyncPolicy::Interval(d) if st.last_sync.elapsed() >= d => st.sync(),
-            _ => Ok(()),
+        let (due, head) = {
+            let st = self.shared.lock();
+            let due = matches!(st.config.sync, SyncPolicy::Interval(_)) && st.sync_wanted();
+            (due, st.head)
+        };
+        if due {
+            self.sync_upto(head)?;
         }
+        Ok(())
     }
 
     /// Applies the size and age bounds now. Appends do this themselves; call it from a timer
@@ -535,19 +568,23 @@ impl Wal {
     /// # Ok::<(), livetranslate_agent::metrics::wal::WalError>(())
     /// ```
     pub fn close(self) -> Result<(), WalError> {
-        let mut st = self.shared.lock();
-        if st.config.sync == SyncPolicy::Never {
-            return Ok(());
-        }
-        st.sync()
+        self.final_sync()
+    }
+
+    fn final_sync(&self) -> Result<(), WalError> {
+        let head = {
+            let st = self.shared.lock();
+            if st.config.sync == SyncPolicy::Never || st.failed.is_some() {
+                return Ok(());
+            }
+            st.head
+        };
+        self.sync_upto(head)
     }
 }
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        if st.config.sync != SyncPolicy::Never && st.failed.is_none() {
-            let _ = st.sync();
-        }
+        let _ = self.final_sync();
     }
 }

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::checkpoint;
@@ -63,8 +64,13 @@ pub(crate) fn recover(dir: &Path, config: &WalConfig) -> Result<(State, OpenRepo
         active = empty(ck.upto);
         head = ck.upto;
     }
+    let path = segment_path(dir, active.base);
     file.seek(SeekFrom::Start(active.len))
-        .map_err(WalError::io("seek", segment_path(dir, active.base)))?;
+        .map_err(WalError::io("seek", &path))?;
+    if sync {
+        // What the previous process wrote but had not fsynced is made durable now.
+        file.sync_data().map_err(WalError::io("fsync", &path))?;
+    }
 
     let disk_bytes = sealed.iter().map(|m| m.len).sum::<u64>() + active.len;
     let mut state = State {
@@ -72,11 +78,11 @@ pub(crate) fn recover(dir: &Path, config: &WalConfig) -> Result<(State, OpenRepo
         config: config.clone(),
         sealed,
         active,
-        file,
+        file: Arc::new(file),
         head,
         acked: ck.upto,
         disk_bytes,
-        dirty: false,
+        synced: head,
         last_sync: Instant::now(),
         failed: None,
         buf: Vec::new(),

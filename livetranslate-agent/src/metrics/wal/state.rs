@@ -1,5 +1,9 @@
 //! The log's mutable state and the write path: framing a batch, writing it with one `write(2)`
 //! per segment it touches, sealing full segments, fsync, and deleting acknowledged segments.
+//!
+//! fsync after an append runs outside the state lock (group commit, see
+//! [`Wal`](super::Wal)): appends from other threads go on meanwhile, and one fsync covers every
+//! record written before it started.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -7,7 +11,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::config::{SyncPolicy, WalConfig};
@@ -53,15 +57,15 @@ pub(crate) struct State {
     pub(crate) sealed: VecDeque<SegMeta>,
     /// The segment appended to.
     pub(crate) active: SegMeta,
-    /// Its file, positioned at `active.len`.
-    pub(crate) file: File,
+    /// Its file, positioned at `active.len` (shared with an fsync running outside the lock).
+    pub(crate) file: Arc<File>,
     /// The next sequence number.
     pub(crate) head: u64,
     /// The durable acknowledgement.
     pub(crate) acked: u64,
     pub(crate) disk_bytes: u64,
-    /// Records written since the last fsync.
-    pub(crate) dirty: bool,
+    /// Every record below this is fsynced.
+    pub(crate) synced: u64,
     pub(crate) last_sync: Instant,
     /// Set when a write failed and could not be undone, or an fsync failed.
     pub(crate) failed: Option<String>,
@@ -121,7 +125,7 @@ impl State {
         }
     }
 
-    fn ensure_usable(&self) -> Result<(), WalError> {
+    pub(crate) fn ensure_usable(&self) -> Result<(), WalError> {
         match &self.failed {
             Some(reason) => Err(WalError::Failed {
                 reason: reason.clone(),
@@ -130,7 +134,8 @@ impl State {
         }
     }
 
-    /// Appends `payloads` as records appended at `ms`; returns their sequence numbers.
+    /// Appends `payloads` as records appended at `ms`; returns their sequence numbers. The
+    /// caller fsyncs afterwards if [`State::sync_wanted`].
     pub(crate) fn append<P: AsRef<[u8]>>(
         &mut self,
         payloads: &[P],
@@ -163,12 +168,17 @@ impl State {
         if self.buf.capacity() > KEEP_BUFFER {
             self.buf = Vec::new();
         }
-        match self.config.sync {
-            SyncPolicy::Always => self.sync()?,
-            SyncPolicy::Interval(d) if self.last_sync.elapsed() >= d => self.sync()?,
-            SyncPolicy::Interval(_) | SyncPolicy::Never => {}
-        }
         Ok(start..self.head)
+    }
+
+    /// Whether the policy asks for an fsync now.
+    pub(crate) fn sync_wanted(&self) -> bool {
+        self.synced < self.head
+            && match self.config.sync {
+                SyncPolicy::Always => true,
+                SyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
+                SyncPolicy::Never => false,
+            }
     }
 
     /// Writes the `n` frames in `buf` to the active segment with one `write(2)`; on failure
@@ -177,12 +187,12 @@ impl State {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        let mut file: &File = &self.file;
+        if let Err(e) = file.write_all(&self.buf) {
             let len = self.active.len;
-            let undo = self
-                .file
+            let undo = file
                 .set_len(len)
-                .and_then(|()| self.file.seek(SeekFrom::Start(len)).map(drop));
+                .and_then(|()| file.seek(SeekFrom::Start(len)).map(drop));
             if let Err(u) = undo {
                 self.failed = Some(format!(
                     "a write failed ({e}) and its partial frame could not be removed ({u})"
@@ -200,7 +210,6 @@ impl State {
         self.head += n;
         self.counters.records_appended += n;
         self.counters.bytes_appended += bytes;
-        self.dirty = true;
         Ok(())
     }
 
@@ -208,19 +217,26 @@ impl State {
         segment_path(&self.dir, self.active.base)
     }
 
-    /// fsyncs the active segment if it has unsynced records. A failed fsync leaves the log
-    /// failed: after one, the kernel may have dropped the pages, and a later fsync can report
-    /// success for data that never reached the disk.
+    /// fsyncs the active segment, holding the lock, if it has unsynced records.
     pub(crate) fn sync(&mut self) -> Result<(), WalError> {
         self.ensure_usable()?;
-        if !self.dirty {
+        if self.synced >= self.head {
             return Ok(());
         }
-        if let Err(e) = self.file.sync_data() {
+        let upto = self.head;
+        let r = self.file.sync_data();
+        self.synced_to(upto, r)
+    }
+
+    /// Records the outcome of an fsync that started when `head` was `upto`. A failed fsync
+    /// leaves the log failed: after one, the kernel may have dropped the pages, and a later
+    /// fsync can report success for data that never reached the disk.
+    pub(crate) fn synced_to(&mut self, upto: u64, r: std::io::Result<()>) -> Result<(), WalError> {
+        if let Err(e) = r {
             self.failed = Some(format!("fsync failed: {e}"));
             return Err(WalError::io("fsync", self.active_path())(e));
         }
-        self.dirty = false;
+        self.synced = self.synced.max(upto);
         self.last_sync = Instant::now();
         self.counters.fsyncs += 1;
         Ok(())
@@ -242,8 +258,7 @@ impl State {
         };
         let old = std::mem::replace(&mut self.active, fresh);
         self.sealed.push_back(old);
-        self.file = file;
-        self.dirty = false;
+        self.file = Arc::new(file);
         self.disk_bytes += SEGMENT_HEADER_LEN;
         Ok(())
     }
@@ -306,6 +321,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     /// Serialises `ack` calls, whose checkpoint fsync runs outside `state`.
     pub(crate) ack: Mutex<()>,
+    /// Serialises fsyncs of the active segment, which run outside `state`.
+    pub(crate) sync: Mutex<()>,
     /// Copy of [`State::first`], for readers to check without the lock.
     pub(crate) first: AtomicU64,
     pub(crate) read_position: AtomicU64,
