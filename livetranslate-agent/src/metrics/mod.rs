@@ -8,6 +8,7 @@ pub mod job;
 pub mod queue;
 pub mod remote_write;
 pub mod scrape;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::io::Write;
