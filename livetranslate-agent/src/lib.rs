@@ -13,6 +13,7 @@ pub mod internal_events;
 pub mod logs;
 pub mod loki;
 pub mod metrics;
+pub mod relabel;
 pub mod server;
 
 use std::future::Future;
