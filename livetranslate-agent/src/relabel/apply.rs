@@ -150,14 +150,15 @@ fn decide(cfg: &RelabelConfig, val: &str, labels: &Labels) -> Change {
 }
 
 fn replace(cfg: &RelabelConfig, val: &str, labels: &Labels) -> Change {
-    let Some(caps) = cfg.regex().captures(val) else {
-        return Change::None;
-    };
-    // The common case: neither the target nor the replacement refers to a group.
+    // The common case: neither the target nor the replacement refers to a group, so no
+    // capture slots are needed.
     if let (Some(target), Some(value)) = (
         cfg.target_template.constant(),
         cfg.replacement_template.constant(),
     ) {
+        if !cfg.regex().is_match(val) {
+            return Change::None;
+        }
         if !is_valid_label_name(target) || value.is_empty() {
             return Change::Delete;
         }
@@ -166,6 +167,9 @@ fn replace(cfg: &RelabelConfig, val: &str, labels: &Labels) -> Change {
         }
         return Change::SetConst;
     }
+    let Some(caps) = cfg.regex().captures(val) else {
+        return Change::None;
+    };
     let target = cfg.target_template.expand(&caps);
     if !is_valid_label_name(&target) {
         return Change::Delete;

@@ -73,6 +73,15 @@ impl Labels {
     /// assert_eq!((l.get("a"), l.get("b")), (Some("1"), None));
     /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
+        // Series rarely have more than a dozen labels: a scan with `==` (which compares
+        // lengths first) beats a binary search whose every step is a full comparison.
+        if self.0.len() <= 16 {
+            return self
+                .0
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str());
+        }
         self.position(name).ok().map(|i| self.0[i].1.as_str())
     }
 
@@ -275,6 +284,20 @@ mod tests {
         l.set_str("zz", "");
         assert_eq!(l.iter().collect::<Vec<_>>(), [("a", "0"), ("c", "2")]);
         assert_eq!(l.value("b"), "");
+    }
+
+    #[test]
+    fn get_in_small_and_large_sets() {
+        for n in [0usize, 1, 5, 16, 17, 40] {
+            let l: Labels = (0..n)
+                .map(|i| (format!("l{i:02}"), format!("v{i}")))
+                .collect();
+            for i in 0..n {
+                assert_eq!(l.get(&format!("l{i:02}")), Some(format!("v{i}").as_str()));
+            }
+            assert_eq!(l.get("l"), None);
+            assert_eq!(l.get("zz"), None);
+        }
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub struct Regex {
     /// The pattern is exactly `(.*)` (the default): any value without `\n` matches whole,
     /// with group 1 = the value. Matched without running the regex.
     match_all_line: bool,
+    /// The pattern is plain text alternatives, each possibly ending in `.*` (`up`,
+    /// `go_.*|process_.*`, `pod_template_hash|controller_revision_hash`): matched by string
+    /// comparison.
+    literals: Option<Box<[Alternative]>>,
+    /// Text every match starts with (anchored patterns without `|`): a cheap rejection.
+    required_prefix: Box<str>,
 }
 
 impl Regex {
@@ -106,11 +112,18 @@ impl Regex {
         let compiled = regex::RegexBuilder::new(&t.out)
             .build()
             .map_err(|e| error(rust_regex_message(&e)))?;
+        let anchored = full != source;
         Ok(Regex {
             source: source.to_owned(),
             compiled,
             names: t.names,
             match_all_line: full == "^(?:(.*))$",
+            literals: anchored.then(|| literal_alternatives(source)).flatten(),
+            required_prefix: if anchored {
+                required_prefix(source).into()
+            } else {
+                "".into()
+            },
         })
     }
 
@@ -138,7 +151,18 @@ impl Regex {
         if self.match_all_line {
             return !haystack.contains('\n');
         }
-        self.compiled.is_match(haystack)
+        if let Some(alternatives) = &self.literals {
+            return alternatives.iter().any(|alt| {
+                if alt.any_tail {
+                    haystack
+                        .strip_prefix(&*alt.text)
+                        .is_some_and(|rest| !rest.contains('\n'))
+                } else {
+                    haystack == &*alt.text
+                }
+            });
+        }
+        haystack.starts_with(&*self.required_prefix) && self.compiled.is_match(haystack)
     }
 
     /// The capture groups of the first match, or `None`.
@@ -148,7 +172,7 @@ impl Regex {
         }
         // A cheap rejection first: most values do not match, and capture slots cost an
         // allocation.
-        if !self.compiled.is_match(haystack) {
+        if !self.is_match(haystack) {
             return None;
         }
         let mut locs = self.compiled.capture_locations();
@@ -295,6 +319,51 @@ impl Template {
         let mut out = String::new();
         self.expand_into(caps, &mut out);
         out
+    }
+}
+
+/// Go's metacharacters.
+const META: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
+
+/// One alternative of a plain-text pattern: `text`, or `text.*` (`any_tail`).
+#[derive(Debug, Clone)]
+struct Alternative {
+    text: Box<str>,
+    any_tail: bool,
+}
+
+/// `text|text.*|…` with no other metacharacter → the alternatives; `None` otherwise.
+fn literal_alternatives(source: &str) -> Option<Box<[Alternative]>> {
+    source
+        .split('|')
+        .map(|alt| {
+            let (text, any_tail) = match alt.strip_suffix(".*") {
+                Some(t) => (t, true),
+                None => (alt, false),
+            };
+            (!text.contains(META)).then(|| Alternative {
+                text: text.into(),
+                any_tail,
+            })
+        })
+        .collect()
+}
+
+/// The literal text an anchored match of `source` must start with ("" if unknown).
+fn required_prefix(source: &str) -> &str {
+    if source.contains('|') {
+        return "";
+    }
+    let end = source.find(META).unwrap_or(source.len());
+    match source[end..].chars().next() {
+        // The last character is optional or repeated: leave it out.
+        Some('?' | '*' | '{') => match source[..end].char_indices().next_back() {
+            Some((i, _)) => &source[..i],
+            None => "",
+        },
+        _ => &source[..end],
     }
 }
 
@@ -640,6 +709,7 @@ impl<'a> Translator<'a> {
         let start = self.pos;
         self.bump(); // '\'
         let mut negated = self.bump() == Some('P');
+        let name_start = self.pos;
         let name = match self.bump() {
             Some('{') => {
                 let rest = self.rest();
@@ -649,7 +719,7 @@ impl<'a> Translator<'a> {
                 self.pos += end + 1;
                 &rest[..end]
             }
-            Some(_) => &self.src[self.pos - 1..self.pos],
+            Some(_) => &self.src[name_start..self.pos],
             None => return Err((BAD, self.from(start))),
         };
         let name = match name.strip_prefix('^') {
@@ -959,6 +1029,74 @@ mod tests {
         assert!(err("[a").starts_with("missing closing ]"));
         assert!(!err("(").is_empty() && !err("())").is_empty() && !err("a\\").is_empty());
         assert!(!err("*").is_empty() && !err("|*").is_empty());
+    }
+
+    #[test]
+    fn multibyte_text_after_escapes() {
+        assert_eq!(err(r"\pé"), r"invalid character class range: `\pé`");
+        assert_eq!(err(r"\é"), r"invalid escape sequence: `\é`");
+        assert_eq!(err(r"[\é]"), r"invalid escape sequence: `\é`");
+        assert!(err(r"\xé").starts_with("invalid escape sequence"));
+        assert!(err(r"\x{é}").starts_with("invalid escape sequence"));
+        assert!(re("é{2}").is_match("éé") && re("[é-ê]").is_match("ê"));
+    }
+
+    #[test]
+    fn shortcuts() {
+        let lits = |p: &str| literal_alternatives(p).map(|a| a.len());
+        assert_eq!(lits("up"), Some(1));
+        assert_eq!(lits("go_.*|process_.*|up|"), Some(4));
+        assert_eq!(lits("a.b"), None);
+        assert_eq!(lits("a.*b"), None);
+        assert_eq!(lits("(?i)a"), None);
+        assert_eq!(required_prefix("/api/v1/users/\\d+"), "/api/v1/users/");
+        assert_eq!(required_prefix("abc?"), "ab");
+        assert_eq!(required_prefix("abc{2}"), "ab");
+        assert_eq!(required_prefix("abé*"), "ab");
+        assert_eq!(required_prefix("abc+"), "abc");
+        assert_eq!(required_prefix("a|b"), "");
+        assert_eq!(required_prefix("(?i)abc"), "");
+        let r = re("go_.*|up");
+        assert!(r.is_match("go_gc") && r.is_match("up") && r.is_match("go_"));
+        assert!(!r.is_match("upx") && !r.is_match("xgo_") && !r.is_match("go_\n"));
+        assert!(re("a|").is_match("") && re("").is_match(""));
+        // Unanchored regexes take no shortcut.
+        assert!(Regex::new_unanchored("up")
+            .map(|r| r.is_match("xupx"))
+            .unwrap_or(false));
+    }
+
+    proptest::proptest! {
+        // The shortcuts decide as the regex does.
+        #[test]
+        fn shortcuts_agree_with_the_regex(
+            pattern in r"([a-c_]{0,3}(\.\*)?\|?){0,4}|[a-c]{0,3}[?*+]?[a-c.]{0,2}",
+            value in "[a-c_\n.*|]{0,6}",
+        ) {
+            if let Ok(r) = Regex::new(&pattern) {
+                proptest::prop_assert_eq!(
+                    r.is_match(&value),
+                    r.compiled.is_match(&value),
+                    "pattern {:?} value {:?}", pattern, value
+                );
+            }
+        }
+
+        // Any pattern and template: an answer, never a panic; a compiled regex runs.
+        #[test]
+        fn never_panics(
+            pattern in r"[-a-zé(){}\[\]\\|*+?^$.:<>=!PpQEdxb0-9,&~ ]{0,24}",
+            template in "[$a-z1{}é_0 -]{0,12}",
+            value in "[a-zé0-9 {}]{0,12}",
+        ) {
+            for r in [Regex::new(&pattern), Regex::new_unanchored(&pattern)].into_iter().flatten() {
+                let t = Template::parse(&template, &r);
+                if let Some(c) = r.captures(&value) {
+                    let _ = t.expand(&c);
+                }
+                let _ = r.is_match(&value);
+            }
+        }
     }
 
     #[test]
