@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use super::config::{Action, RelabelConfig};
+use super::config::{is_valid_label_name, Action, RelabelConfig};
 use super::labels::Labels;
 use super::md5;
 
@@ -277,14 +277,6 @@ fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
         }
     }
     std::str::from_utf8(&buf[at..]).unwrap_or("0")
-}
-
-/// Prometheus's (pre-UTF-8) label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
-// The integrator replaces this with the crate's one shared label-name validator.
-fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Go's `strings.ToLower`: each character by its simple (one-to-one) lowercase mapping.
