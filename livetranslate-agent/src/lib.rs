@@ -29,6 +29,7 @@ pub mod label_name;
 pub mod logs;
 pub mod loki;
 pub mod metrics;
+pub mod relabel;
 pub mod server;
 pub mod validate;
 
