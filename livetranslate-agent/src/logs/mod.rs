@@ -11,6 +11,7 @@ pub mod multiline;
 pub mod parse;
 pub mod pipeline;
 pub mod positions;
+pub mod stages;
 pub mod tail;
 pub mod tracker;
 

@@ -1,0 +1,3 @@
+//! Whole pipelines.
+
+use super::*;
