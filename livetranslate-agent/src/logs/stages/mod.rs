@@ -211,7 +211,7 @@ impl StageConfig {
 
 impl<'de> Deserialize<'de> for StageConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(StageVisitor)
+        d.deserialize_any(StageVisitor)
     }
 }
 
