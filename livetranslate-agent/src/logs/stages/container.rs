@@ -14,12 +14,12 @@
 //! line, and fragments idle for 5 s are let out. Docker's `log` loses its final `\n`
 //! (Promtail keeps it).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::bounded::FxMap;
 use super::go::weak_string_opt;
 use super::json::Extractor;
 use super::labels::LabelsStage;
@@ -60,7 +60,7 @@ const PARTIAL_IDLE: Duration = Duration::from_secs(5);
 struct Partials {
     max_streams: usize,
     max_size: Option<usize>,
-    pending: HashMap<u64, (Entry, Instant)>,
+    pending: FxMap<u64, (Entry, Instant)>,
 }
 
 impl Partials {
@@ -68,7 +68,7 @@ impl Partials {
         Partials {
             max_streams: max_streams.max(1),
             max_size,
-            pending: HashMap::new(),
+            pending: FxMap::default(),
         }
     }
 

@@ -292,7 +292,7 @@ impl Entry {
 
 /// A hash of a label set (Promtail's label fingerprint).
 pub fn stream_key(labels: &Labels) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = super::bounded::Fx::default();
     for (k, v) in labels {
         k.hash(&mut h);
         v.hash(&mut h);

@@ -1286,9 +1286,8 @@ fn call<'d>(f: Func, mut a: Vec<V<'d>>, re: Option<&Regex>) -> Exec<V<'d>> {
         Func::Not => V::Bool(!tk(&mut a, 0).truth()),
         Func::Eq => {
             let first = tk(&mut a, 0);
-            let n = a.len();
-            for i in 1..n {
-                if go_eq(&first, &a[i])? {
+            for other in &a[1..] {
+                if go_eq(&first, other)? {
                     return Ok(V::Bool(true));
                 }
             }

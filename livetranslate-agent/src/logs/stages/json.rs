@@ -279,6 +279,20 @@ impl<'de> DeserializeSeed<'de> for AtNode<'_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         self.node.clear(self.results);
+        if self.node.fields.is_empty()
+            && self.node.indexes.is_empty()
+            && !self.node.whole.is_empty()
+        {
+            // A leaf: decode straight into the extracted value.
+            let v = d.deserialize_any(Leaf)?;
+            if let Some((&last, rest)) = self.node.whole.split_last() {
+                for &s in rest {
+                    self.results[s] = v.clone();
+                }
+                self.results[last] = v;
+            }
+            return Ok(());
+        }
         if self.node.materialize() {
             let v = serde_json::Value::deserialize(d)?;
             self.node.eval(&v, self.results);
@@ -343,6 +357,45 @@ impl<'de> Visitor<'de> for AtNode<'_, '_> {
             }
             i += 1;
         }
+    }
+}
+
+/// A leaf value decoded straight into a [`Value`] (objects and arrays as JSON text).
+struct Leaf;
+
+impl<'de> Visitor<'de> for Leaf {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+        Ok(from_json(&v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(s))?;
+        Ok(from_json(&v))
     }
 }
 

@@ -478,8 +478,6 @@ pub(crate) trait Stage: Send + fmt::Debug {
 #[derive(Debug)]
 pub struct Pipeline {
     stages: Vec<Box<dyn Stage>>,
-    /// Whether any stage needs the clock.
-    timed: bool,
     throttle: Option<Instant>,
 }
 
@@ -503,15 +501,8 @@ impl Pipeline {
                 }
             }
         }
-        let timed = stages.iter().any(|s| {
-            matches!(
-                s,
-                StageConfig::Multiline(_) | StageConfig::Limit(_) | StageConfig::Match(_)
-            )
-        });
         Ok(Pipeline {
             stages: built,
-            timed,
             throttle: None,
         })
     }
@@ -529,13 +520,7 @@ impl Pipeline {
     /// Runs one entry through the stages; what comes out (none, when a stage holds it; more
     /// than one when it lets held entries out) is pushed to `out`.
     pub fn process(&mut self, entry: Entry, out: &mut Vec<Outcome>) {
-        let now = if self.timed {
-            Instant::now()
-        } else {
-            // Unused by every stage of this pipeline.
-            START.with(|s| *s)
-        };
-        self.process_at(entry, now, out);
+        self.process_at(entry, Instant::now(), out);
     }
 
     /// [`Pipeline::process`] at a given time (for `multiline` and `limit`).
@@ -626,10 +611,6 @@ impl Pipeline {
             }
         }
     }
-}
-
-thread_local! {
-    static START: Instant = Instant::now();
 }
 
 #[cfg(test)]

@@ -13,12 +13,12 @@
 //! continuation line arriving after a timeout the stale first line's metadata, it takes its
 //! own here. Call [`super::Pipeline::flush_expired`] for `max_wait_time` to apply.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::bounded::FxMap;
 use super::go::parse_duration;
 use super::regex::compile;
 use super::{Cx, Entry, Outcome, Stage, StageError, Step};
@@ -63,7 +63,7 @@ pub(crate) struct MultilineStage {
     firstline: Regex,
     max_wait: Duration,
     max_lines: u64,
-    streams: HashMap<u64, Block>,
+    streams: FxMap<u64, Block>,
 }
 
 impl MultilineStage {
@@ -86,7 +86,7 @@ impl MultilineStage {
             firstline,
             max_wait,
             max_lines: cfg.max_lines.unwrap_or(128),
-            streams: HashMap::new(),
+            streams: FxMap::default(),
         })
     }
 }

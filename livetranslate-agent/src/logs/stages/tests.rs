@@ -87,7 +87,11 @@ fn cri_entry(level: &str) -> Entry {
     Entry::new(
         format!("2023-11-14T22:13:20.123456789Z stdout F \u{1b}[32m{json}\u{1b}[0m"),
         5,
-        labels([("job", "app"), ("format", "cri"), ("filename", "/var/log/app.log")]),
+        labels([
+            ("job", "app"),
+            ("format", "cri"),
+            ("filename", "/var/log/app.log"),
+        ]),
     )
 }
 
@@ -144,7 +148,10 @@ fn every_stage_checked_stage_by_stage() {
             4 => {
                 assert_eq!(e.extracted_text("level").as_deref(), Some("INFO"));
                 assert_eq!(e.extracted_text("req_id").as_deref(), Some("r-1"));
-                assert_eq!(e.extracted_text("time").as_deref(), Some("2023-11-14T22:13:21Z"));
+                assert_eq!(
+                    e.extracted_text("time").as_deref(),
+                    Some("2023-11-14T22:13:21Z")
+                );
             }
             5 => {
                 assert_eq!(e.extracted_text("user").as_deref(), Some("alice"));
@@ -173,7 +180,10 @@ fn every_stage_checked_stage_by_stage() {
             _ => unreachable!("{k}"),
         }
         // The extracted map still holds the labels the entry started with.
-        assert_eq!(e.extracted_text("filename").as_deref(), Some("/var/log/app.log"));
+        assert_eq!(
+            e.extracted_text("filename").as_deref(),
+            Some("/var/log/app.log")
+        );
     }
 
     // The whole pipeline: held by multiline, let out by the next start line, the wait, or
@@ -185,7 +195,9 @@ fn every_stage_checked_stage_by_stage() {
     assert!(out.is_empty());
     assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(1)));
     p.process_at(cri_entry("DEBUG"), t0, &mut out);
-    assert!(matches!(&out[..], [Outcome::Dropped(d)] if &*d.reason == "debug_lines" && d.stage == "drop"));
+    assert!(
+        matches!(&out[..], [Outcome::Dropped(d)] if &*d.reason == "debug_lines" && d.stage == "drop")
+    );
     out.clear();
     p.flush_expired(t0 + Duration::from_millis(500), &mut out);
     assert!(out.is_empty());
@@ -224,7 +236,10 @@ fn pipeline_stages_round_trip_through_serialize() {
 
 fn yaml_error(doc: &str) -> (String, Option<(usize, usize)>) {
     let err = serde_yaml_ng::from_str::<ScrapeConfig>(doc).expect_err(doc);
-    (err.to_string(), err.location().map(|l| (l.line(), l.column())))
+    (
+        err.to_string(),
+        err.location().map(|l| (l.line(), l.column())),
+    )
 }
 
 #[test]
@@ -283,9 +298,18 @@ fn configuration_errors_name_the_stage_key_and_location() {
         assert!(msg.contains(want), "{doc}\n got: {msg}\nwant: {want}");
         assert_eq!(loc.map(|l| l.0), Some(*line), "{doc}: {msg}");
     }
-    for refused in ["pack", "geoip", "eventlogmessage", "structured_metadata", "non_indexed_labels"] {
+    for refused in [
+        "pack",
+        "geoip",
+        "eventlogmessage",
+        "structured_metadata",
+        "non_indexed_labels",
+    ] {
         let (msg, _) = yaml_error(&format!("pipeline_stages:\n  - {refused}: {{}}\n"));
-        assert!(msg.contains(&format!("stage `{refused}` is not supported")), "{msg}");
+        assert!(
+            msg.contains(&format!("stage `{refused}` is not supported")),
+            "{msg}"
+        );
     }
 }
 
@@ -337,7 +361,10 @@ fn throughput() {
     )
     .expect("stages");
     let mut p = Pipeline::new(&stages).expect("pipeline");
-    let base = labels([("job", "livetranslate"), ("filename", "/var/log/livetranslate/audio.log")]);
+    let base = labels([
+        ("job", "livetranslate"),
+        ("filename", "/var/log/livetranslate/audio.log"),
+    ]);
     let lines: Vec<String> = (0..1000)
         .map(|i| {
             format!(
@@ -350,22 +377,51 @@ fn throughput() {
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(4);
-    let n = 400_000;
-    let mut bytes = 0usize;
+    let n: usize = std::env::var("STAGES_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400_000);
+    let bytes: usize = (0..n).map(|i| lines[i % lines.len()].len()).sum();
+    let report = |what: &str, secs: f64| {
+        println!(
+            "{what}: {n} lines in {secs:.3} s = {:.0} lines/s ({:.1} MB/s)",
+            n as f64 / secs,
+            bytes as f64 / secs / 1e6
+        );
+    };
+    // What any caller pays anyway: the line and label set of each entry.
     let start = Instant::now();
     for i in 0..n {
-        let line = lines[i % lines.len()].clone();
-        bytes += line.len();
-        p.process(Entry::new(line, 0, base.clone()), &mut out);
+        std::hint::black_box(Entry::new(lines[i % lines.len()].clone(), 0, base.clone()));
+    }
+    report(
+        "baseline (entry construction only)",
+        start.elapsed().as_secs_f64(),
+    );
+    // A full JSON decode of each line, for scale.
+    let start = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(
+            serde_json::from_str::<serde_json::Value>(&lines[i % lines.len()]).ok(),
+        );
+    }
+    report(
+        "serde_json::Value decode, for scale",
+        start.elapsed().as_secs_f64(),
+    );
+    let mut out = Vec::with_capacity(4);
+    let start = Instant::now();
+    for i in 0..n {
+        p.process(
+            Entry::new(lines[i % lines.len()].clone(), 0, base.clone()),
+            &mut out,
+        );
         for o in out.drain(..) {
             std::hint::black_box(o);
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "json+labels+timestamp: {n} lines in {secs:.3} s = {:.0} lines/s ({:.1} MB/s)",
-        n as f64 / secs,
-        bytes as f64 / secs / 1e6
+    report(
+        "json+labels+timestamp pipeline",
+        start.elapsed().as_secs_f64(),
     );
 }

@@ -168,17 +168,18 @@ impl TimestampStage {
             Some(l) => Zone::load(l).map_err(|e| StageError::key("location", e))?,
             None => Zone::utc(),
         };
-        let last =
-            match cfg.action_on_failure.as_deref() {
-                None | Some("fudge") => Some(Generational::new(FUDGE_STREAMS)),
-                Some("skip") => None,
-                Some(other) => return Err(StageError::key(
+        let last = match cfg.action_on_failure.as_deref() {
+            None | Some("fudge") => Some(Generational::new(FUDGE_STREAMS)),
+            Some("skip") => None,
+            Some(other) => {
+                return Err(StageError::key(
                     "action_on_failure",
                     format!(
                         "invalid action on failure {other:?} (supported values are [skip fudge])"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(TimestampStage {
             source: cfg.source.clone(),
             formats,
@@ -228,8 +229,8 @@ impl Stage for TimestampStage {
 mod tests {
     use super::super::civil::days_from_civil;
     use super::super::entry::labels;
+    use super::super::Value;
     use super::*;
-    use crate::logs::stages::Value;
 
     const NS: i64 = 1_000_000_000;
 

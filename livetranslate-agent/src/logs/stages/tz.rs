@@ -30,7 +30,7 @@ enum Day {
     /// `n`: day 0..=365, counting February 29.
     Julian0(u32),
     /// `Mm.w.d`: day `d` (0 = Sunday) of week `w` (5 = last) of month `m`.
-    MonthWeekDay(u32, u32, u32),
+    MonthWeek(u32, u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,11 +429,11 @@ fn parse_posix(s: &str) -> Option<Posix> {
     if p.done() {
         // No rule: the US rules POSIX falls back to.
         let start = Rule {
-            day: Day::MonthWeekDay(3, 2, 0),
+            day: Day::MonthWeek(3, 2, 0),
             time: 7200,
         };
         let end = Rule {
-            day: Day::MonthWeekDay(11, 1, 0),
+            day: Day::MonthWeek(11, 1, 0),
             time: 7200,
         };
         return Some(Posix {
@@ -533,7 +533,7 @@ impl PosixParser<'_> {
                 if !(1..=12).contains(&m) || !(1..=5).contains(&w) || d > 6 {
                     return None;
                 }
-                Day::MonthWeekDay(m as u32, w as u32, d as u32)
+                Day::MonthWeek(m as u32, w as u32, d as u32)
             }
             _ => Day::Julian0(u32::try_from(self.number()?).ok()?),
         };
@@ -597,7 +597,7 @@ fn rule_instant(year: i64, rule: &Rule) -> i64 {
             jan1 + d
         }
         Day::Julian0(n) => jan1 + i64::from(n),
-        Day::MonthWeekDay(m, w, d) => {
+        Day::MonthWeek(m, w, d) => {
             let first = days_from_civil(year, m, 1);
             // 1970-01-01 was a Thursday (4).
             let wd_first = (first + 4).rem_euclid(7);
