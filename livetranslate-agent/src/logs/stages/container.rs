@@ -60,7 +60,8 @@ const PARTIAL_IDLE: Duration = Duration::from_secs(5);
 struct Partials {
     max_streams: usize,
     max_size: Option<usize>,
-    pending: FxMap<u64, (Entry, Instant)>,
+    /// Per stream: the joined fragments, when the last came, the first one's source.
+    pending: FxMap<u64, (Entry, Instant, Option<(u64, u64)>)>,
 }
 
 impl Partials {
@@ -86,29 +87,30 @@ impl Partials {
 
     /// A fragment: held; what the stream bound lets out is returned.
     fn hold(&mut self, key: u64, mut e: Entry, now: Instant) -> Step {
-        if let Some((prev, _)) = self.pending.remove(&key) {
+        if let Some((prev, _, first)) = self.pending.remove(&key) {
             e.line.insert_str(0, &prev.line);
             self.truncate(&mut e);
-            self.pending.insert(key, (e, now));
+            self.pending.insert(key, (e, now, first));
             return Step::Held;
         }
         self.truncate(&mut e);
+        let first = e.source;
         if self.pending.len() >= self.max_streams {
             let out = self
                 .pending
                 .drain()
-                .map(|(_, (p, _))| Outcome::Ship(p))
+                .map(|(_, (p, _, _))| Outcome::Ship(p))
                 .collect();
-            self.pending.insert(key, (e, now));
+            self.pending.insert(key, (e, now, first));
             return Step::Emit(out);
         }
-        self.pending.insert(key, (e, now));
+        self.pending.insert(key, (e, now, first));
         Step::Held
     }
 
     /// The last fragment: the joined entry (this entry's time, labels and source).
     fn complete(&mut self, key: u64, mut e: Entry) -> Entry {
-        if let Some((prev, _)) = self.pending.remove(&key) {
+        if let Some((prev, _, _)) = self.pending.remove(&key) {
             e.line.insert_str(0, &prev.line);
             self.truncate(&mut e);
         }
@@ -119,11 +121,13 @@ impl Partials {
         let expired: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, (_, since))| now.is_none_or(|n| n.duration_since(*since) >= PARTIAL_IDLE))
+            .filter(|(_, (_, since, _))| {
+                now.is_none_or(|n| n.duration_since(*since) >= PARTIAL_IDLE)
+            })
             .map(|(k, _)| *k)
             .collect();
         for k in expired {
-            if let Some((e, _)) = self.pending.remove(&k) {
+            if let Some((e, _, _)) = self.pending.remove(&k) {
                 out.push(Outcome::Ship(e));
             }
         }
@@ -132,8 +136,12 @@ impl Partials {
     fn deadline(&self) -> Option<Instant> {
         self.pending
             .values()
-            .map(|(_, since)| *since + PARTIAL_IDLE)
+            .map(|(_, since, _)| *since + PARTIAL_IDLE)
             .min()
+    }
+
+    fn held_sources(&self, out: &mut Vec<(u64, u64)>) {
+        out.extend(self.pending.values().filter_map(|(_, _, first)| *first));
     }
 }
 
@@ -227,6 +235,10 @@ impl Stage for DockerStage {
 
     fn deadline(&self) -> Option<Instant> {
         self.partials.deadline()
+    }
+
+    fn held_sources(&self, out: &mut Vec<(u64, u64)>) {
+        self.partials.held_sources(out);
     }
 }
 
@@ -330,6 +342,10 @@ impl Stage for CriStage {
 
     fn deadline(&self) -> Option<Instant> {
         self.partials.deadline()
+    }
+
+    fn held_sources(&self, out: &mut Vec<(u64, u64)>) {
+        self.partials.held_sources(out);
     }
 }
 

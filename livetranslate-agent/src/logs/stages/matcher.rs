@@ -320,6 +320,12 @@ impl Stage for MatchStage {
     fn deadline(&self) -> Option<Instant> {
         self.pipeline.as_ref().and_then(Pipeline::next_deadline)
     }
+
+    fn held_sources(&self, out: &mut Vec<(u64, u64)>) {
+        if let Some(p) = &self.pipeline {
+            out.extend(p.held_sources());
+        }
+    }
 }
 
 #[cfg(test)]

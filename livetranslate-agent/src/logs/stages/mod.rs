@@ -472,6 +472,8 @@ pub(crate) trait Stage: Send + fmt::Debug {
     fn deadline(&self) -> Option<Instant> {
         None
     }
+    /// The source of the first line of each entry held.
+    fn held_sources(&self, _out: &mut Vec<(u64, u64)>) {}
 }
 
 /// A compiled pipeline.
@@ -553,6 +555,17 @@ impl Pipeline {
     /// When [`Pipeline::flush_expired`] next has something to let out.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|s| s.deadline()).min()
+    }
+
+    /// The [`Entry::source`] of the first line of every entry a stage holds (partial
+    /// container lines, multiline blocks): a file's position must not be acknowledged past
+    /// these lines while they are held. Empty when nothing is held.
+    pub fn held_sources(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for s in &self.stages {
+            s.held_sources(&mut out);
+        }
+        out
     }
 
     /// Set when a `limit` stage without `drop` is over its rate: the caller should not feed

@@ -157,6 +157,14 @@ impl Stage for MultilineStage {
         }
     }
 
+    fn held_sources(&self, out: &mut Vec<(u64, u64)>) {
+        out.extend(
+            self.streams
+                .values()
+                .filter_map(|b| b.first.as_ref().and_then(|e| e.source)),
+        );
+    }
+
     fn deadline(&self) -> Option<Instant> {
         self.streams
             .values()
@@ -271,8 +279,15 @@ mod tests {
         b.source = Some((1, 20));
         s.process(a, &mut cx);
         s.process(b, &mut cx);
+        // While held, the first line's position must not be acknowledged.
+        let mut held = Vec::new();
+        s.held_sources(&mut held);
+        assert_eq!(held, vec![(1, 10)]);
         let mut out = Vec::new();
         s.flush(None, &mut cx, &mut out);
+        held.clear();
+        s.held_sources(&mut held);
+        assert!(held.is_empty());
         assert!(matches!(&out[..], [Outcome::Ship(x)] if x.source == Some((1, 20))));
     }
 

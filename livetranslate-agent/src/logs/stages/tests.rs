@@ -191,8 +191,11 @@ fn every_stage_checked_stage_by_stage() {
     let mut p = Pipeline::new(&stages).expect("pipeline");
     let mut out = Vec::new();
     let t0 = Instant::now();
-    p.process_at(cri_entry("INFO"), t0, &mut out);
+    let mut first = cri_entry("INFO");
+    first.source = Some((7, 120));
+    p.process_at(first, t0, &mut out);
     assert!(out.is_empty());
+    assert_eq!(p.held_sources(), vec![(7, 120)]);
     assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(1)));
     p.process_at(cri_entry("DEBUG"), t0, &mut out);
     assert!(
@@ -207,6 +210,7 @@ fn every_stage_checked_stage_by_stage() {
     assert_eq!(label(e, "level"), Some("info"));
     assert_eq!(e.timestamp_ns, 1_700_000_001_000_000_000);
     assert_eq!(p.next_deadline(), None);
+    assert!(p.held_sources().is_empty());
 
     // The Docker branch: the same application line in Docker's format.
     let docker = Entry::new(
