@@ -55,13 +55,16 @@ const MAX_PARTIAL_STREAMS: usize = 100;
 /// Fragments waiting longer than this for the rest of their line are let out.
 const PARTIAL_IDLE: Duration = Duration::from_secs(5);
 
+/// Joined fragments, when the last came, the first one's [`Entry::source`].
+type Held = (Entry, Instant, Option<(u64, u64)>);
+
 /// Fragments held per stream.
 #[derive(Debug)]
 struct Partials {
     max_streams: usize,
     max_size: Option<usize>,
     /// Per stream: the joined fragments, when the last came, the first one's source.
-    pending: FxMap<u64, (Entry, Instant, Option<(u64, u64)>)>,
+    pending: FxMap<u64, Held>,
 }
 
 impl Partials {
