@@ -28,9 +28,18 @@
 //! `geoip`, `eventlogmessage`, `structured_metadata`/`non_indexed_labels` are refused when
 //! the configuration is read, naming the stage: nothing is silently ignored.
 //!
+//! Configuration: `Vec<StageConfig>` deserializes from Promtail's YAML. Every check —
+//! unknown stage or key, regexes, templates and their functions, time layouts and
+//! locations, LogQL selectors, JMESPath expressions — runs while deserializing, so the YAML
+//! library's error carries the path (`pipeline_stages[2].match.stages[0]`), the key inside
+//! the stage (`regex.expression: ...`) and the line and column. [`Pipeline::new`] runs the
+//! same checks for configurations built in code and returns a [`StageError`].
+//!
 //! Stateful stages (`multiline`, partial `cri`/`docker` lines) hold entries between calls:
 //! call [`Pipeline::flush_expired`] by [`Pipeline::next_deadline`], and
-//! [`Pipeline::flush_all`] when the input stops.
+//! [`Pipeline::flush_all`] when the input stops; [`Pipeline::held_sources`] says which
+//! lines must not be acknowledged yet. A `limit` stage without `drop` asks the caller to
+//! pause through [`Pipeline::take_throttle`].
 
 mod bounded;
 mod civil;
