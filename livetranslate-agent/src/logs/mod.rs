@@ -37,6 +37,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod positions;
 pub mod recovery;
+pub mod stages;
 pub mod watcher;
 
 pub use config::{LogsConfig, LogsFile};
