@@ -6,11 +6,14 @@
 //! and pushes → on acknowledgement [`tracker::Tracker`] advances → positions file.
 
 pub mod budget;
+pub mod docker;
 pub mod fingerprint;
+pub mod kubernetes;
 pub mod multiline;
 pub mod parse;
 pub mod pipeline;
 pub mod positions;
+pub mod syslog;
 pub mod tail;
 pub mod tracker;
 
