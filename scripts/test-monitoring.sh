@@ -70,6 +70,10 @@ start=$(date +%s)
 echo "== 1. promtool"
 check "promtool check config monitoring/prometheus/prometheus.yml" \
   promtool check config monitoring/prometheus/prometheus.yml
+# The compose stack's configuration (targets from container labels); the
+# static prometheus.yml above is its fallback.
+check "promtool check config monitoring/prometheus/prometheus.docker-sd.yml" \
+  promtool check config monitoring/prometheus/prometheus.docker-sd.yml
 for f in monitoring/prometheus/rules/*.yml; do
   check "promtool check rules $f" promtool check rules "$f"
 done

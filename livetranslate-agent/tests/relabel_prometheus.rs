@@ -9,64 +9,12 @@
 //!   `promtool check config` accepts it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use livetranslate_agent::relabel::{self, Labels, RelabelConfig};
+use livetranslate_test_support::{http_get, Prometheus, TempDir};
 use serde_json::Value;
-
-// --- small helpers (kept local so they move easily into shared test support) --------------
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lt-relabel-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// `GET path` over HTTP/1.0 on 127.0.0.1:port; the body if the status is 200.
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    // Go answers an HTTP/1.0 request as HTTP/1.0.
-    let status = head.lines().next().unwrap_or_default();
-    (status.split(' ').nth(1) == Some("200")).then(|| body.to_owned())
-}
 
 fn labels_of(json: &Value) -> Labels {
     json.as_object()
@@ -546,59 +494,13 @@ fn parse_params(text: &str) -> Vec<(String, Vec<String>)> {
 
 // --- the tests ---------------------------------------------------------------------------
 
-struct Prometheus {
-    _child: Killed,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    fn start(dir: &Path, config: &Path) -> Prometheus {
-        let port = free_port();
-        let log = dir.join("prometheus.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `prometheus` ({e}): these tests need Prometheus 2.42 on PATH")
-            });
-        let p = Prometheus {
-            _child: Killed(child),
-            port,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http_get(port, "/-/ready").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "Prometheus not ready:\n{}",
-                p.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        p
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn targets(&self) -> Value {
-        http_get(self.port, "/api/v1/targets?state=any")
-            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
-            .map(|v| v["data"].clone())
-            .unwrap_or(Value::Null)
-    }
+/// Prometheus's view of every target (`/api/v1/targets?state=any`), `data`.
+fn targets(prom: &Prometheus) -> Value {
+    http_get(&format!("{}/api/v1/targets?state=any", prom.url()))
+        .filter(|(code, _)| *code == 200)
+        .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+        .map(|v| v["data"].clone())
+        .unwrap_or(Value::Null)
 }
 
 /// A label every test target carries, for reading failures (not used to match targets:
@@ -655,9 +557,7 @@ fn target_relabelling_agrees_with_prometheus() {
             }
         }
     }
-    let config_path = dir.0.join("prometheus.yml");
-    std::fs::write(&config_path, &config).expect("write prometheus.yml");
-    let prom = Prometheus::start(&dir.0, &config_path);
+    let prom = Prometheus::start(&dir.0, &config);
 
     // Prometheus's view: pool → kept target, pools refused (from its log), dropped count.
     let observe = |data: &Value| {
@@ -688,12 +588,12 @@ fn target_relabelling_agrees_with_prometheus() {
         (active, refused, dropped)
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (mut active, mut refused, mut dropped) = observe(&prom.targets());
+    let (mut active, mut refused, mut dropped) = observe(&targets(&prom));
     while active.len() + refused.len() + dropped < expected.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
-        (active, refused, dropped) = observe(&prom.targets());
+        (active, refused, dropped) = observe(&targets(&prom));
     }
-    let data = prom.targets();
+    let data = targets(&prom);
     (active, refused, dropped) = observe(&data);
 
     let mut failures = Vec::new();

@@ -2,17 +2,15 @@
 //! segments, resuming at the durable acknowledgement, torn and damaged tails, damage inside an
 //! older segment, the size and age bounds, and the invariants under random operations.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::TempDir;
 use livetranslate_agent::metrics::wal::{
     Record, SyncPolicy, Wal, WalConfig, WalError, WalReader, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
+use livetranslate_test_support::TempDir;
 use proptest::prelude::*;
 
 /// Deterministic payload for record `seq`: its number, then filler derived from it.

@@ -4,15 +4,13 @@
 //! returned is readable, in order, intact, with no gap, and reading resumes at the last
 //! acknowledgement the child reported (so only the unacknowledged tail is sent again).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{ChildGuard, TempDir};
 use livetranslate_agent::metrics::wal::{SyncPolicy, Wal, WalConfig};
+use livetranslate_test_support::{ChildGuard, TempDir};
 
 const CHILD_ENV: &str = "LT_WAL_CRASH_CHILD_DIR";
 const POLICY_ENV: &str = "LT_WAL_CRASH_CHILD_SYNC";

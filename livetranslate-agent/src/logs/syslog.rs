@@ -1,0 +1,1895 @@
+//! `format: syslog`: lines of `/var/log/syslog`-style files.
+//!
+//! Three shapes are recognised, each with or without a leading `<PRI>`:
+//!
+//! - RFC 3164 as rsyslog writes it to files (`RSYSLOG_TraditionalFileFormat`):
+//!   `Nov 30 07:06:09 host prog[pid]: msg` — day space-padded (`Nov  3`), no year, no zone;
+//! - rsyslog's high-precision file format (`RSYSLOG_FileFormat`, Debian's default):
+//!   `2026-11-30T07:06:09.123456+00:00 host prog[pid]: msg`;
+//! - RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`, `-` for absent fields,
+//!   structured data, an optional UTF-8 BOM before the message.
+//!
+//! The tag (`prog[pid]:`, `prog:`, `postfix/smtpd[42]:`, `org.gnome.Shell.desktop[7]:`) gives
+//! `app` and `pid`. A line that fits none of the shapes is kept whole as the message, with a
+//! [`Malformed`] reason; parsing never fails and never panics.
+//!
+//! **Year and zone of RFC 3164 timestamps.** Such timestamps are written in the local time of
+//! the machine that wrote them and carry no year. The zone is [`SyslogConfig::timezone`]:
+//! `local` (the default: `TZ`, else `/etc/localtime`, with its daylight-saving rules — in a
+//! container, mount the host's `/etc/localtime`), `UTC`, a fixed offset (`+01:00`) or an IANA
+//! name (`Europe/Berlin`). The year is the latest one in which the date is at most
+//! [`MAX_FUTURE`] ahead of now: a file read on January 1st holding December 31st lines gets
+//! last year, a line stamped a minute past midnight by a clock running ahead on December 31st
+//! gets next year, and `Feb 29` always lands in a leap year.
+//!
+//! ```
+//! use livetranslate_agent::logs::syslog::{SyslogParser, Zone};
+//!
+//! let parser = SyslogParser::with_zone(Zone::utc());
+//! let now = 1_796_000_000_000_000_000; // 2026-11-30T00:53:20Z
+//! let line = parser.parse_at("Nov 30 00:06:09 web-1 sshd[1234]: Accepted publickey", now);
+//! assert_eq!(line.host.as_deref(), Some("web-1"));
+//! assert_eq!(line.app.as_deref(), Some("sshd"));
+//! assert_eq!(line.pid.as_deref(), Some("1234"));
+//! assert_eq!(line.message, "Accepted publickey");
+//! assert_eq!(line.timestamp_ns, Some(1_795_997_169_000_000_000));
+//! assert!(line.malformed.is_none());
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+/// An RFC 3164 line dated up to this far after "now" is taken as this year's; later, as last
+/// year's. Generous on purpose: a line dated a year back is rejected by Loki as too old, so a
+/// writer whose clock or zone is off by hours must still land in the right year.
+pub const MAX_FUTURE: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Tags longer than this are not tags (the line is read as host + message).
+const MAX_TAG_BYTES: usize = 128;
+
+/// `syslog:` settings of an input.
+///
+/// ```
+/// use livetranslate_agent::logs::syslog::SyslogConfig;
+///
+/// let c: SyslogConfig = serde_yaml_ng::from_str("timezone: Europe/Berlin").unwrap();
+/// assert_eq!(c.timezone.as_deref(), Some("Europe/Berlin"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// Zone of RFC 3164 timestamps: `local` (default), `UTC`, `+01:00`, or an IANA name.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// A zone setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// The IANA name is not in the zone database.
+    #[error("time zone {name:?}: {reason}")]
+    Unknown {
+        /// The configured name.
+        name: String,
+        /// Why it could not be loaded.
+        reason: String,
+    },
+    /// A zone file exists but is not a valid TZif file.
+    #[error("time zone file {}: not a valid TZif file", path.display())]
+    InvalidFile {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parsed line.
+
+/// Syslog severity (the low three bits of the priority).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// 0: system is unusable.
+    Emergency,
+    /// 1: action must be taken immediately.
+    Alert,
+    /// 2: critical conditions.
+    Critical,
+    /// 3: error conditions.
+    Error,
+    /// 4: warning conditions.
+    Warning,
+    /// 5: normal but significant.
+    Notice,
+    /// 6: informational.
+    Informational,
+    /// 7: debug-level messages.
+    Debug,
+}
+
+impl Severity {
+    /// From the numeric code (`0..=7`).
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Severity::Emergency,
+            1 => Severity::Alert,
+            2 => Severity::Critical,
+            3 => Severity::Error,
+            4 => Severity::Warning,
+            5 => Severity::Notice,
+            6 => Severity::Informational,
+            7 => Severity::Debug,
+            _ => return None,
+        })
+    }
+
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The syslog keyword, as rsyslog's `syslogseverity-text` prints it (`err`, `warning`).
+    pub fn keyword(self) -> &'static str {
+        [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ][self as usize]
+    }
+
+    /// The value for a `level` label, in the vocabulary of the library's JSON logs and of
+    /// Grafana's level detection: `critical`, `error`, `warn`, `info`, `debug`.
+    ///
+    /// ```
+    /// use livetranslate_agent::logs::syslog::Severity;
+    /// assert_eq!(Severity::Warning.level(), "warn");
+    /// assert_eq!(Severity::Notice.level(), "info");
+    /// ```
+    pub fn level(self) -> &'static str {
+        match self {
+            Severity::Emergency | Severity::Alert | Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warn",
+            Severity::Notice | Severity::Informational => "info",
+            Severity::Debug => "debug",
+        }
+    }
+}
+
+/// Syslog facility (the priority divided by 8): `0..=23`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Facility(u8);
+
+impl Facility {
+    /// From the numeric code (`0..=23`).
+    pub fn from_code(code: u8) -> Option<Self> {
+        (code <= 23).then_some(Facility(code))
+    }
+
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self.0
+    }
+
+    /// The name rsyslog's `syslogfacility-text` prints (`kern`, `auth`, `cron`, `local0`).
+    ///
+    /// ```
+    /// use livetranslate_agent::logs::syslog::Facility;
+    /// assert_eq!(Facility::from_code(9).map(|f| f.name()), Some("cron"));
+    /// ```
+    pub fn name(self) -> &'static str {
+        const NAMES: [&str; 24] = [
+            "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+            "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2",
+            "local3", "local4", "local5", "local6", "local7",
+        ];
+        NAMES[usize::from(self.0)]
+    }
+}
+
+/// A `<PRI>` value: facility and severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Priority {
+    /// Facility.
+    pub facility: Facility,
+    /// Severity.
+    pub severity: Severity,
+}
+
+impl Priority {
+    /// From the numeric value (`0..=191`).
+    ///
+    /// ```
+    /// use livetranslate_agent::logs::syslog::{Priority, Severity};
+    /// let p = Priority::from_value(34).unwrap();
+    /// assert_eq!((p.facility.name(), p.severity), ("auth", Severity::Critical));
+    /// ```
+    pub fn from_value(value: u16) -> Option<Self> {
+        if value > 191 {
+            return None;
+        }
+        Some(Priority {
+            facility: Facility::from_code((value / 8) as u8)?,
+            severity: Severity::from_code((value % 8) as u8)?,
+        })
+    }
+}
+
+/// Which shape the line had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyslogFormat {
+    /// `Nov 30 07:06:09 host tag: msg` (no year, local time).
+    Rfc3164,
+    /// `2026-11-30T07:06:09.123456+00:00 host tag: msg` (rsyslog's high-precision format).
+    Rfc3164HighPrecision,
+    /// `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`.
+    Rfc5424,
+    /// None of them: the whole line is the message.
+    Unknown,
+}
+
+/// Why a line was not understood (bounded: usable as a metric label value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Malformed {
+    /// An empty line.
+    #[error("empty line")]
+    Empty,
+    /// `<` without a valid `<0>`..`<191>`.
+    #[error("invalid <PRI>")]
+    Priority,
+    /// No recognisable timestamp where one must be.
+    #[error("no valid timestamp")]
+    Timestamp,
+    /// An RFC 5424 header with missing fields.
+    #[error("incomplete RFC 5424 header")]
+    Header,
+    /// RFC 5424 structured data that is not well formed.
+    #[error("invalid RFC 5424 structured data")]
+    StructuredData,
+}
+
+impl Malformed {
+    /// A short stable name (`empty`, `priority`, `timestamp`, `header`, `structured_data`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformed::Empty => "empty",
+            Malformed::Priority => "priority",
+            Malformed::Timestamp => "timestamp",
+            Malformed::Header => "header",
+            Malformed::StructuredData => "structured_data",
+        }
+    }
+}
+
+/// One RFC 5424 structured-data element: `[id name="value" ...]`, values unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdElement {
+    /// SD-ID, e.g. `exampleSDID@32473`.
+    pub id: String,
+    /// Parameters in order.
+    pub params: Vec<(String, String)>,
+}
+
+/// A parsed syslog line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogLine {
+    /// Timestamp in ns since the Unix epoch (`None`: RFC 5424 `-`, or malformed).
+    pub timestamp_ns: Option<i64>,
+    /// HOSTNAME.
+    pub host: Option<String>,
+    /// Program: the tag of RFC 3164, APP-NAME of RFC 5424.
+    pub app: Option<String>,
+    /// Process id: `[pid]` of the tag, PROCID of RFC 5424 (not always numeric).
+    pub pid: Option<String>,
+    /// RFC 5424 MSGID.
+    pub msgid: Option<String>,
+    /// RFC 5424 structured data.
+    pub structured_data: Vec<SdElement>,
+    /// The message (the whole line when malformed).
+    pub message: String,
+    /// Facility and severity, when the line carries a `<PRI>`.
+    pub priority: Option<Priority>,
+    /// The shape that was recognised.
+    pub format: SyslogFormat,
+    /// Set when the line was not understood; then `message` is the raw line.
+    pub malformed: Option<Malformed>,
+}
+
+impl SyslogLine {
+    fn raw(line: &str, why: Malformed) -> Self {
+        SyslogLine {
+            timestamp_ns: None,
+            host: None,
+            app: None,
+            pid: None,
+            msgid: None,
+            structured_data: Vec::new(),
+            message: line.to_owned(),
+            priority: None,
+            format: SyslogFormat::Unknown,
+            malformed: Some(why),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parser.
+
+/// Parses syslog lines; holds the zone RFC 3164 timestamps are read in.
+#[derive(Debug, Clone)]
+pub struct SyslogParser {
+    zone: Zone,
+}
+
+impl SyslogParser {
+    /// A parser for an input's `syslog:` settings (loads the zone once).
+    ///
+    /// ```
+    /// use livetranslate_agent::logs::syslog::{SyslogConfig, SyslogParser};
+    /// let p = SyslogParser::new(&SyslogConfig { timezone: Some("+02:00".into()) }).unwrap();
+    /// assert_eq!(p.zone().name(), "+02:00");
+    /// assert!(SyslogParser::new(&SyslogConfig { timezone: Some("Mars/Olympus".into()) }).is_err());
+    /// ```
+    pub fn new(config: &SyslogConfig) -> Result<Self, ZoneError> {
+        let zone = match config.timezone.as_deref().map(str::trim) {
+            None | Some("") | Some("local") | Some("Local") => Zone::local(),
+            Some(name) => Zone::parse_setting(name)?,
+        };
+        Ok(SyslogParser { zone })
+    }
+
+    /// A parser reading RFC 3164 timestamps in `zone`.
+    pub fn with_zone(zone: Zone) -> Self {
+        SyslogParser { zone }
+    }
+
+    /// The zone RFC 3164 timestamps are read in.
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// Parses one line (without its newline), inferring RFC 3164 years from the clock.
+    pub fn parse(&self, line: &str) -> SyslogLine {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.parse_at(line, now)
+    }
+
+    /// Parses one line as if the time were `now_ns` (ns since the epoch).
+    pub fn parse_at(&self, line: &str, now_ns: i64) -> SyslogLine {
+        let text = line.strip_suffix('\r').unwrap_or(line);
+        if text.trim().is_empty() {
+            return SyslogLine::raw(line, Malformed::Empty);
+        }
+        let (priority, rest) = if text.starts_with('<') {
+            match parse_pri(text) {
+                Some((p, rest)) => (Some(p), rest),
+                None => return SyslogLine::raw(line, Malformed::Priority),
+            }
+        } else {
+            (None, text)
+        };
+        let result = match (priority, rfc5424_version(rest)) {
+            (Some(p), Some(after_version)) => parse_5424(p, after_version),
+            _ => self.parse_3164(priority, rest, now_ns),
+        };
+        result.unwrap_or_else(|why| SyslogLine::raw(line, why))
+    }
+
+    fn parse_3164(
+        &self,
+        priority: Option<Priority>,
+        s: &str,
+        now_ns: i64,
+    ) -> Result<SyslogLine, Malformed> {
+        let (timestamp_ns, format, rest) = if s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+            let end = s.find(' ').unwrap_or(s.len());
+            let ts = parse_rfc3339(&s[..end]).ok_or(Malformed::Timestamp)?;
+            (ts, SyslogFormat::Rfc3164HighPrecision, &s[end..])
+        } else {
+            let (stamp, used) = parse_bsd_timestamp(s).ok_or(Malformed::Timestamp)?;
+            let ts = self.resolve(&stamp, now_ns).ok_or(Malformed::Timestamp)?;
+            (ts, SyslogFormat::Rfc3164, &s[used..])
+        };
+        let rest = rest.trim_start_matches(' ');
+        let first_end = rest.find(' ').unwrap_or(rest.len());
+        let first = &rest[..first_end];
+        let (host, body) = if first.is_empty() || looks_like_tag(first) {
+            (None, rest)
+        } else {
+            let after = &rest[first_end..];
+            (
+                Some(first.to_owned()),
+                after.strip_prefix(' ').unwrap_or(after),
+            )
+        };
+        let (app, pid, message) = split_tag(body);
+        Ok(SyslogLine {
+            timestamp_ns: Some(timestamp_ns),
+            host,
+            app: app.map(str::to_owned),
+            pid: pid.map(str::to_owned),
+            msgid: None,
+            structured_data: Vec::new(),
+            message: message.to_owned(),
+            priority,
+            format,
+            malformed: None,
+        })
+    }
+
+    /// The UTC time of a year-less local timestamp: the latest year in which it is at most
+    /// [`MAX_FUTURE`] ahead of `now_ns`.
+    fn resolve(&self, t: &BsdTimestamp, now_ns: i64) -> Option<i64> {
+        let (month, day) = (t.month, t.day);
+        let local_secs_in = |year: i64| -> Option<i64> {
+            (day <= days_in_month(year, month)).then(|| {
+                days_from_civil(year, month, day) * 86_400
+                    + i64::from(t.hour) * 3600
+                    + i64::from(t.minute) * 60
+                    + i64::from(t.second)
+            })
+        };
+        if let Some(year) = t.year {
+            let utc = self.zone.local_to_utc(local_secs_in(year)?);
+            return utc.checked_mul(1_000_000_000)?.checked_add(t.nanos);
+        }
+        let now_secs = now_ns.div_euclid(1_000_000_000);
+        let limit = now_secs.saturating_add(MAX_FUTURE.as_secs() as i64);
+        let now_local = now_secs + self.zone.offset_at(now_secs);
+        let (this_year, _, _) = civil_from_days(now_local.div_euclid(86_400));
+        // Next year first (a clock running ahead across New Year), then back far enough to
+        // reach a leap year for Feb 29 (at most 8 years apart, around 2100).
+        for year in (this_year - 8..=this_year + 1).rev() {
+            let Some(local) = local_secs_in(year) else {
+                continue;
+            };
+            let utc = self.zone.local_to_utc(local);
+            if utc <= limit {
+                return utc.checked_mul(1_000_000_000)?.checked_add(t.nanos);
+            }
+        }
+        None
+    }
+}
+
+/// `<PRI>`: 1–3 digits, no leading zero (except `<0>`), at most 191.
+fn parse_pri(s: &str) -> Option<(Priority, &str)> {
+    let close = s.bytes().take(5).position(|c| c == b'>')?;
+    let digits = s.get(1..close)?;
+    if digits.is_empty()
+        || digits.len() > 3
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    let value: u16 = digits.parse().ok()?;
+    Some((Priority::from_value(value)?, &s[close + 1..]))
+}
+
+/// After `<PRI>`: `1 ` (RFC 5424's VERSION, 1–2 digits, then a space) → what follows it.
+fn rfc5424_version(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    ((1..=2).contains(&digits) && b[0] != b'0' && b.get(digits) == Some(&b' '))
+        .then(|| &s[digits + 1..])
+}
+
+/// Whether the first word after the timestamp is a tag (`prog:`, `prog[12]:`), i.e. the
+/// line has no HOSTNAME.
+fn looks_like_tag(word: &str) -> bool {
+    word.ends_with(':') || (word.contains('[') && word.ends_with("]:"))
+}
+
+/// `prog[pid]: msg` / `prog: msg` → (app, pid, msg); anything else → (None, None, whole).
+fn split_tag(s: &str) -> (Option<&str>, Option<&str>, &str) {
+    let none = (None, None, s);
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate().take(MAX_TAG_BYTES) {
+        match c {
+            b':' if i > 0 => {
+                let msg = &s[i + 1..];
+                return (Some(&s[..i]), None, msg.strip_prefix(' ').unwrap_or(msg));
+            }
+            b'[' if i > 0 => {
+                let Some(len) = s[i + 1..].find(']') else {
+                    return none;
+                };
+                let pid = &s[i + 1..i + 1 + len];
+                if pid.is_empty() || pid.len() > MAX_TAG_BYTES || pid.contains(' ') {
+                    return none;
+                }
+                let mut after = &s[i + 2 + len..];
+                if let Some(a) = after.strip_prefix(':') {
+                    after = a;
+                } else if !(after.is_empty() || after.starts_with(' ')) {
+                    return none;
+                }
+                return (
+                    Some(&s[..i]),
+                    Some(pid),
+                    after.strip_prefix(' ').unwrap_or(after),
+                );
+            }
+            b' ' | b'\t' | b':' | b'[' | b']' => return none,
+            _ => {}
+        }
+    }
+    none
+}
+
+/// `Mmm dd hh:mm:ss[.frac]` or `Mmm dd yyyy hh:mm:ss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BsdTimestamp {
+    year: Option<i64>,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    nanos: i64,
+}
+
+/// Parses the RFC 3164 timestamp at the start of `s`; returns it and the bytes used.
+fn parse_bsd_timestamp(s: &str) -> Option<(BsdTimestamp, usize)> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let b = s.as_bytes();
+    let mon = b.get(0..3)?.to_ascii_lowercase();
+    let month = MONTHS.iter().position(|m| m[..] == mon[..])? as u32 + 1;
+    let mut i = 3;
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    if b.get(i) == Some(&b' ') {
+        i += 1; // `Nov  3`
+    }
+    let day_digits = b[i..]
+        .iter()
+        .take(2)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if day_digits == 0 {
+        return None;
+    }
+    let day = number(&b[i..i + day_digits])? as u32;
+    i += day_digits;
+    if b.get(i) != Some(&b' ') || !(1..=31).contains(&day) {
+        return None;
+    }
+    i += 1;
+    let mut year = None;
+    if b.get(i + 4) == Some(&b' ') && b.get(i..i + 4)?.iter().all(u8::is_ascii_digit) {
+        year = Some(number(&b[i..i + 4])?);
+        i += 5;
+    }
+    let t = b.get(i..i + 8)?;
+    if t[2] != b':' || t[5] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (number(&t[0..2])?, number(&t[3..5])?, number(&t[6..8])?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    i += 8;
+    let mut nanos = 0;
+    if b.get(i) == Some(&b'.') {
+        let (n, used) = fraction(&b[i + 1..])?;
+        nanos = n;
+        i += 1 + used;
+    }
+    if i < b.len() && b[i] != b' ' {
+        return None;
+    }
+    Some((
+        BsdTimestamp {
+            year,
+            month,
+            day,
+            hour: hour as u32,
+            minute: minute as u32,
+            // A leap second is folded into the next second, as in RFC 3339 parsing.
+            second: second as u32,
+            nanos,
+        },
+        i,
+    ))
+}
+
+/// Decimal digits → value (all bytes must be digits).
+fn number(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// Fractional-second digits (at least one) → (nanoseconds, digits used).
+fn fraction(b: &[u8]) -> Option<(i64, usize)> {
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut nanos = 0i64;
+    for &c in b.iter().take(digits.min(9)) {
+        nanos = nanos * 10 + i64::from(c - b'0');
+    }
+    for _ in digits..9 {
+        nanos *= 10;
+    }
+    Some((nanos, digits))
+}
+
+/// `TIMESTAMP HOST APP PROCID MSGID SD [MSG]` (after `<PRI>1 `).
+fn parse_5424(priority: Priority, s: &str) -> Result<SyslogLine, Malformed> {
+    let mut rest = s;
+    let mut fields: [Option<&str>; 5] = [None; 5];
+    for field in &mut fields {
+        let end = rest.find(' ').ok_or(Malformed::Header)?;
+        let value = &rest[..end];
+        if value.is_empty() {
+            return Err(Malformed::Header);
+        }
+        *field = (value != "-").then_some(value);
+        rest = &rest[end + 1..];
+    }
+    let [timestamp, host, app, procid, msgid] = fields;
+    let timestamp_ns = match timestamp {
+        None => None,
+        Some(t) => Some(parse_rfc3339(t).ok_or(Malformed::Timestamp)?),
+    };
+    let (structured_data, rest) = parse_structured_data(rest)?;
+    let message = match rest {
+        "" => "",
+        r => r.strip_prefix(' ').ok_or(Malformed::StructuredData)?,
+    };
+    let message = message.strip_prefix('\u{feff}').unwrap_or(message);
+    Ok(SyslogLine {
+        timestamp_ns,
+        host: host.map(str::to_owned),
+        app: app.map(str::to_owned),
+        pid: procid.map(str::to_owned),
+        msgid: msgid.map(str::to_owned),
+        structured_data,
+        message: message.to_owned(),
+        priority: Some(priority),
+        format: SyslogFormat::Rfc5424,
+        malformed: None,
+    })
+}
+
+/// `-` or one or more `[id name="value"...]` → (elements, rest after them).
+fn parse_structured_data(s: &str) -> Result<(Vec<SdElement>, &str), Malformed> {
+    if let Some(rest) = s.strip_prefix('-') {
+        return Ok((Vec::new(), rest));
+    }
+    let bad = Malformed::StructuredData;
+    let mut elements = Vec::new();
+    let mut rest = s;
+    while let Some(body) = rest.strip_prefix('[') {
+        let id_end = body.find([' ', ']', '=', '"']).ok_or(bad)?;
+        let id = &body[..id_end];
+        if id.is_empty() || body.as_bytes()[id_end] == b'=' || body.as_bytes()[id_end] == b'"' {
+            return Err(bad);
+        }
+        let mut element = SdElement {
+            id: id.to_owned(),
+            params: Vec::new(),
+        };
+        let mut r = &body[id_end..];
+        loop {
+            if let Some(after) = r.strip_prefix(']') {
+                r = after;
+                break;
+            }
+            r = r.strip_prefix(' ').ok_or(bad)?;
+            let eq = r.find('=').ok_or(bad)?;
+            let name = &r[..eq];
+            if name.is_empty() || name.contains([' ', ']', '"']) {
+                return Err(bad);
+            }
+            r = r[eq + 1..].strip_prefix('"').ok_or(bad)?;
+            let mut value = String::new();
+            let mut chars = r.char_indices();
+            let close = loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, c @ ('"' | '\\' | ']'))) => value.push(c),
+                        Some((_, c)) => {
+                            value.push('\\');
+                            value.push(c);
+                        }
+                        None => return Err(bad),
+                    },
+                    Some((i, '"')) => break i,
+                    Some((_, c)) => value.push(c),
+                    None => return Err(bad),
+                }
+            };
+            element.params.push((name.to_owned(), value));
+            r = &r[close + 1..];
+        }
+        elements.push(element);
+        rest = r;
+    }
+    if elements.is_empty() {
+        return Err(bad);
+    }
+    Ok((elements, rest))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dates. Integrator: replace with the crate's shared RFC 3339 parser and date arithmetic.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// 0 = Sunday.
+fn weekday(days: i64) -> i64 {
+    (days + 4).rem_euclid(7)
+}
+
+/// RFC 3339 (`2026-11-30T07:06:09.123456+00:00`, `...Z`) → ns since the epoch.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let year = number(&b[0..4])?;
+    let (month, day) = (number(&b[5..7])? as u32, number(&b[8..10])? as u32);
+    let (hour, minute, second) = (
+        number(&b[11..13])?,
+        number(&b[14..16])?,
+        number(&b[17..19])?,
+    );
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0;
+    if b[i] == b'.' {
+        let (n, used) = fraction(&b[i + 1..])?;
+        nanos = n;
+        i += 1 + used;
+    }
+    let offset = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (number(&[*h1, *h2])?, number(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time zones: fixed offsets, TZif files (RFC 8536) and POSIX TZ rules (their footers).
+
+/// A time zone: a fixed offset, or the rules of a tz database zone.
+///
+/// ```
+/// use livetranslate_agent::logs::syslog::Zone;
+/// let berlin = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+/// assert_eq!(berlin.offset_at(1_700_000_000), 3600); // November: CET
+/// assert_eq!(berlin.offset_at(1_690_000_000), 7200); // July: CEST
+/// ```
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    rules: ZoneRules,
+}
+
+#[derive(Debug, Clone)]
+enum ZoneRules {
+    Fixed(i64),
+    Tzif(Tzif),
+    Posix(PosixTz),
+}
+
+impl Zone {
+    /// UTC.
+    pub fn utc() -> Self {
+        Zone::fixed(0)
+    }
+
+    /// A fixed offset east of UTC, in seconds.
+    pub fn fixed(offset_secs: i64) -> Self {
+        let name = if offset_secs == 0 {
+            "UTC".to_owned()
+        } else {
+            let a = offset_secs.abs();
+            let sign = if offset_secs < 0 { '-' } else { '+' };
+            format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
+        };
+        Zone {
+            name,
+            rules: ZoneRules::Fixed(offset_secs),
+        }
+    }
+
+    /// A zone from a POSIX TZ string (`CET-1CEST,M3.5.0,M10.5.0/3`).
+    pub fn from_posix(spec: &str) -> Option<Self> {
+        Some(Zone {
+            name: spec.to_owned(),
+            rules: ZoneRules::Posix(PosixTz::parse(spec)?),
+        })
+    }
+
+    /// A zone from the bytes of a TZif file.
+    pub fn from_tzif(name: &str, bytes: &[u8]) -> Option<Self> {
+        Some(Zone {
+            name: name.to_owned(),
+            rules: ZoneRules::Tzif(Tzif::parse(bytes)?),
+        })
+    }
+
+    /// An IANA zone (`Europe/Berlin`) from the zone database (`$TZDIR`, else
+    /// `/usr/share/zoneinfo`).
+    pub fn named(name: &str) -> Result<Self, ZoneError> {
+        let unknown = |reason: String| ZoneError::Unknown {
+            name: name.to_owned(),
+            reason,
+        };
+        if name.is_empty()
+            || name.starts_with('/')
+            || name.split('/').any(|part| part.is_empty() || part == "..")
+        {
+            return Err(unknown("not a zone name".to_owned()));
+        }
+        let dir = std::env::var_os("TZDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/share/zoneinfo"));
+        let path = dir.join(name);
+        let bytes =
+            std::fs::read(&path).map_err(|e| unknown(format!("{}: {e}", path.display())))?;
+        Zone::from_tzif(name, &bytes).ok_or(ZoneError::InvalidFile { path })
+    }
+
+    /// A setting as written in the configuration: `UTC`, `+01:00`, `-0530`, or an IANA name.
+    pub fn parse_setting(setting: &str) -> Result<Self, ZoneError> {
+        let s = setting.trim();
+        if matches!(s, "UTC" | "utc" | "Z" | "Etc/UTC" | "GMT") {
+            return Ok(Zone::utc());
+        }
+        if let Some(offset) = parse_fixed_offset(s) {
+            return Ok(Zone::fixed(offset));
+        }
+        Zone::named(s)
+    }
+
+    /// The zone of this machine: `TZ` (a zone name, a `:`-prefixed name or path, or a POSIX
+    /// rule), else `/etc/localtime`; UTC when neither gives a zone.
+    pub fn local() -> Self {
+        if let Ok(tz) = std::env::var("TZ") {
+            if let Some(zone) = Zone::from_tz_variable(&tz) {
+                return zone;
+            }
+        }
+        std::fs::read("/etc/localtime")
+            .ok()
+            .and_then(|b| Zone::from_tzif("local (/etc/localtime)", &b))
+            .unwrap_or_else(|| Zone {
+                name: "UTC (no local zone found)".to_owned(),
+                rules: ZoneRules::Fixed(0),
+            })
+    }
+
+    fn from_tz_variable(tz: &str) -> Option<Self> {
+        let tz = tz.strip_prefix(':').unwrap_or(tz);
+        if tz.is_empty() {
+            return Some(Zone::utc());
+        }
+        if tz.starts_with('/') {
+            let bytes = std::fs::read(Path::new(tz)).ok()?;
+            return Zone::from_tzif(tz, &bytes);
+        }
+        Zone::named(tz).ok().or_else(|| Zone::from_posix(tz))
+    }
+
+    /// The zone's name as configured or found.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Offset east of UTC, in seconds, at `utc_secs` (seconds since the epoch).
+    pub fn offset_at(&self, utc_secs: i64) -> i64 {
+        match &self.rules {
+            ZoneRules::Fixed(o) => *o,
+            ZoneRules::Tzif(t) => t.offset_at(utc_secs),
+            ZoneRules::Posix(p) => p.offset_at(utc_secs),
+        }
+    }
+
+    /// The UTC time of a local wall-clock time (seconds). In the hour repeated when clocks
+    /// go back the first of the two readings is chosen; a time in the hour skipped when they
+    /// go forward is read with the offset before the change.
+    pub fn local_to_utc(&self, local_secs: i64) -> i64 {
+        let guess = local_secs - self.offset_at(local_secs);
+        let first = local_secs - self.offset_at(guess - 3 * 3600);
+        if first + self.offset_at(first) == local_secs {
+            return first;
+        }
+        let second = local_secs - self.offset_at(guess);
+        if second + self.offset_at(second) == local_secs {
+            second
+        } else {
+            first
+        }
+    }
+}
+
+/// `+01:00`, `-05:30`, `+0100`, `+01` → seconds east of UTC.
+fn parse_fixed_offset(s: &str) -> Option<i64> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let b = rest.as_bytes();
+    let (h, m) = match b.len() {
+        2 => (number(b)?, 0),
+        4 => (number(&b[..2])?, number(&b[2..])?),
+        5 if b[2] == b':' => (number(&b[..2])?, number(&b[3..])?),
+        _ => return None,
+    };
+    (h <= 14 && m <= 59).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// The data of a TZif file that maps instants to offsets.
+#[derive(Debug, Clone)]
+struct Tzif {
+    /// Transition instants (ascending).
+    transitions: Vec<i64>,
+    /// Offset in effect from each transition on.
+    offsets_after: Vec<i64>,
+    /// Offset before the first transition (time type 0).
+    initial: i64,
+    /// Rule for instants after the last transition.
+    footer: Option<PosixTz>,
+}
+
+impl Tzif {
+    fn parse(b: &[u8]) -> Option<Tzif> {
+        let counts = |at: usize| -> Option<[usize; 6]> {
+            if b.get(at..at + 4)? != b"TZif" {
+                return None;
+            }
+            let mut c = [0usize; 6];
+            for (k, slot) in c.iter_mut().enumerate() {
+                let o = at + 20 + 4 * k;
+                *slot = u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?) as usize;
+            }
+            Some(c)
+        };
+        let c1 = counts(0)?;
+        let version = *b.get(4)?;
+        let block_len = |c: &[usize; 6], t: usize| {
+            let [isut, isstd, leap, time, types, chars] = *c;
+            time * t + time + types * 6 + chars + leap * (t + 4) + isstd + isut
+        };
+        if version == 0 {
+            return Tzif::parse_block(b, 44, &c1, 4, None);
+        }
+        let second = 44 + block_len(&c1, 4);
+        let c2 = counts(second)?;
+        let data = second + 44;
+        let end = data + block_len(&c2, 8);
+        let footer = match b.get(end..) {
+            Some([b'\n', tail @ ..]) => {
+                let line_end = tail.iter().position(|&c| c == b'\n').unwrap_or(tail.len());
+                // A rule this reader does not understand: the last transition's offset stays.
+                std::str::from_utf8(&tail[..line_end])
+                    .ok()
+                    .and_then(PosixTz::parse)
+            }
+            _ => None,
+        };
+        Tzif::parse_block(b, data, &c2, 8, footer)
+    }
+
+    fn parse_block(
+        b: &[u8],
+        at: usize,
+        c: &[usize; 6],
+        tsize: usize,
+        footer: Option<PosixTz>,
+    ) -> Option<Tzif> {
+        let [_, _, _, time, types, _] = *c;
+        if types == 0 || types > 256 {
+            return None;
+        }
+        let times = b.get(at..at + time * tsize)?;
+        let indices = b.get(at + time * tsize..at + time * tsize + time)?;
+        let ttinfo = b.get(at + time * tsize + time..at + time * tsize + time + types * 6)?;
+        let offsets: Vec<i64> = ttinfo
+            .chunks_exact(6)
+            .map(|t| i64::from(i32::from_be_bytes([t[0], t[1], t[2], t[3]])))
+            .collect();
+        let transitions: Vec<i64> = times
+            .chunks_exact(tsize)
+            .map(|t| match tsize {
+                4 => i64::from(i32::from_be_bytes([t[0], t[1], t[2], t[3]])),
+                _ => i64::from_be_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]),
+            })
+            .collect();
+        let offsets_after = indices
+            .iter()
+            .map(|&i| offsets.get(usize::from(i)).copied())
+            .collect::<Option<Vec<i64>>>()?;
+        Some(Tzif {
+            transitions,
+            offsets_after,
+            initial: offsets[0],
+            footer,
+        })
+    }
+
+    fn offset_at(&self, utc: i64) -> i64 {
+        match self.transitions.partition_point(|&t| t <= utc) {
+            0 => self.initial,
+            n if n == self.transitions.len() => match &self.footer {
+                Some(f) => f.offset_at(utc),
+                None => self.offsets_after[n - 1],
+            },
+            n => self.offsets_after[n - 1],
+        }
+    }
+}
+
+/// A POSIX TZ rule: standard offset and, optionally, daylight saving with its two dates.
+#[derive(Debug, Clone)]
+struct PosixTz {
+    /// Standard offset east of UTC.
+    std: i64,
+    dst: Option<DstRule>,
+}
+
+#[derive(Debug, Clone)]
+struct DstRule {
+    /// Daylight offset east of UTC.
+    offset: i64,
+    /// Start: day rule and local (standard) time of day.
+    start: (DayRule, i64),
+    /// End: day rule and local (daylight) time of day.
+    end: (DayRule, i64),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DayRule {
+    /// `Jn`: day 1..=365, February 29th never counted.
+    Julian1(i64),
+    /// `n`: day 0..=365, February 29th counted.
+    Julian0(i64),
+    /// `Mm.w.d`: day `d` (0 = Sunday) of week `w` (5 = last) of month `m`.
+    MonthWeekDay(u32, i64, i64),
+}
+
+impl DayRule {
+    /// Days since the epoch of this rule's date in `year`.
+    fn day(self, year: i64) -> i64 {
+        let jan1 = days_from_civil(year, 1, 1);
+        match self {
+            DayRule::Julian1(n) => jan1 + n - 1 + i64::from(is_leap(year) && n >= 60),
+            DayRule::Julian0(n) => jan1 + n,
+            DayRule::MonthWeekDay(m, w, d) => {
+                let first = days_from_civil(year, m, 1);
+                let last = first + i64::from(days_in_month(year, m)) - 1;
+                let mut day = first + (d - weekday(first)).rem_euclid(7) + (w - 1) * 7;
+                while day > last {
+                    day -= 7;
+                }
+                day
+            }
+        }
+    }
+}
+
+impl PosixTz {
+    fn parse(spec: &str) -> Option<PosixTz> {
+        let mut p = Cursor {
+            b: spec.as_bytes(),
+            i: 0,
+        };
+        p.name()?;
+        let std = -p.hms(24)?;
+        if p.done() {
+            return Some(PosixTz { std, dst: None });
+        }
+        p.name()?;
+        let offset = if matches!(p.peek(), Some(b'+' | b'-' | b'0'..=b'9')) {
+            -p.hms(24)?
+        } else {
+            std + 3600
+        };
+        let (start, end) = if p.done() {
+            // No rule: the US rule, as glibc assumes.
+            (
+                (DayRule::MonthWeekDay(3, 2, 0), 7200),
+                (DayRule::MonthWeekDay(11, 1, 0), 7200),
+            )
+        } else {
+            p.eat(b',')?;
+            let start = p.rule()?;
+            p.eat(b',')?;
+            let end = p.rule()?;
+            (start, end)
+        };
+        p.done().then_some(PosixTz {
+            std,
+            dst: Some(DstRule { offset, start, end }),
+        })
+    }
+
+    fn offset_at(&self, utc: i64) -> i64 {
+        let Some(dst) = &self.dst else {
+            return self.std;
+        };
+        let (year, _, _) = civil_from_days((utc + self.std).div_euclid(86_400));
+        let start = dst.start.0.day(year) * 86_400 + dst.start.1 - self.std;
+        let end = dst.end.0.day(year) * 86_400 + dst.end.1 - dst.offset;
+        let in_dst = if start < end {
+            start <= utc && utc < end
+        } else {
+            !(end <= utc && utc < start)
+        };
+        if in_dst {
+            dst.offset
+        } else {
+            self.std
+        }
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn done(&self) -> bool {
+        self.i == self.b.len()
+    }
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek() == Some(c)).then(|| self.i += 1)
+    }
+    /// A zone abbreviation: `CET` or `<+03>`.
+    fn name(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.eat(b'<').is_some() {
+            while self.peek()? != b'>' {
+                self.i += 1;
+            }
+            self.i += 1;
+            return (self.i - start >= 5).then_some(());
+        }
+        while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.i += 1;
+        }
+        (self.i - start >= 3).then_some(())
+    }
+    fn digits(&mut self, max: usize) -> Option<i64> {
+        let start = self.i;
+        while self.i - start < max && self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        number(&self.b[start..self.i])
+    }
+    /// `[+-]h[h][:mm[:ss]]` in seconds (hours up to `max_hours`, 167 in rule times).
+    fn hms(&mut self, max_hours: i64) -> Option<i64> {
+        let sign = match self.peek() {
+            Some(b'-') => {
+                self.i += 1;
+                -1
+            }
+            Some(b'+') => {
+                self.i += 1;
+                1
+            }
+            _ => 1,
+        };
+        let h = self.digits(3)?;
+        let mut secs = h * 3600;
+        if self.eat(b':').is_some() {
+            secs += self.digits(2)? * 60;
+            if self.eat(b':').is_some() {
+                secs += self.digits(2)?;
+            }
+        }
+        (h <= max_hours).then_some(sign * secs)
+    }
+    /// `Jn`, `n` or `Mm.w.d`, then an optional `/time` (02:00 by default).
+    fn rule(&mut self) -> Option<(DayRule, i64)> {
+        let day = match self.peek()? {
+            b'J' => {
+                self.i += 1;
+                let n = self.digits(3)?;
+                (1..=365).contains(&n).then_some(DayRule::Julian1(n))?
+            }
+            b'M' => {
+                self.i += 1;
+                let m = self.digits(2)?;
+                self.eat(b'.')?;
+                let w = self.digits(1)?;
+                self.eat(b'.')?;
+                let d = self.digits(1)?;
+                ((1..=12).contains(&m) && (1..=5).contains(&w) && d <= 6)
+                    .then_some(DayRule::MonthWeekDay(m as u32, w, d))?
+            }
+            _ => {
+                let n = self.digits(3)?;
+                (n <= 365).then_some(DayRule::Julian0(n))?
+            }
+        };
+        let time = if self.eat(b'/').is_some() {
+            self.hms(167)?
+        } else {
+            7200
+        };
+        Some((day, time))
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NS: i64 = 1_000_000_000;
+
+    /// ns since the epoch of a UTC date-time.
+    fn at(y: i64, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> i64 {
+        (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * NS
+    }
+
+    fn utc() -> SyslogParser {
+        SyslogParser::with_zone(Zone::utc())
+    }
+
+    fn ok(p: &SyslogParser, line: &str, now: i64) -> SyslogLine {
+        let parsed = p.parse_at(line, now);
+        assert_eq!(parsed.malformed, None, "{line:?}: {parsed:?}");
+        parsed
+    }
+
+    /// (host, app, pid, message).
+    type Fields<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str);
+
+    fn fields(l: &SyslogLine) -> Fields<'_> {
+        (
+            l.host.as_deref(),
+            l.app.as_deref(),
+            l.pid.as_deref(),
+            l.message.as_str(),
+        )
+    }
+
+    #[test]
+    fn rfc3164_lines_rsyslog_writes() {
+        let p = utc();
+        let now = at(2026, 11, 30, 12, 0, 0);
+        let cases: &[(&str, Fields, i64)] = &[
+            (
+                "Nov 30 07:06:09 web-1 kernel: [ 1234.567890] EXT4-fs (sda1): mounted filesystem with ordered data mode",
+                (Some("web-1"), Some("kernel"), None, "[ 1234.567890] EXT4-fs (sda1): mounted filesystem with ordered data mode"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                "Nov 30 07:06:10 web-1 systemd[1]: Started Session 42 of User root.",
+                (Some("web-1"), Some("systemd"), Some("1"), "Started Session 42 of User root."),
+                at(2026, 11, 30, 7, 6, 10),
+            ),
+            (
+                "Nov 30 07:17:01 web-1 CRON[23456]: (root) CMD (   cd / && run-parts --report /etc/cron.hourly)",
+                (Some("web-1"), Some("CRON"), Some("23456"), "(root) CMD (   cd / && run-parts --report /etc/cron.hourly)"),
+                at(2026, 11, 30, 7, 17, 1),
+            ),
+            (
+                "Nov  3 08:09:10 web-1 sshd[1234]: Accepted publickey for deploy from 10.0.0.5 port 50122 ssh2: ED25519 SHA256:AbC",
+                (Some("web-1"), Some("sshd"), Some("1234"), "Accepted publickey for deploy from 10.0.0.5 port 50122 ssh2: ED25519 SHA256:AbC"),
+                at(2026, 11, 3, 8, 9, 10),
+            ),
+            (
+                "Nov 30 07:06:09 mail-1 postfix/smtpd[4242]: connect from unknown[192.0.2.10]",
+                (Some("mail-1"), Some("postfix/smtpd"), Some("4242"), "connect from unknown[192.0.2.10]"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                "Nov 30 07:06:09 desk org.gnome.Shell.desktop[2345]: Window manager warning: Overwriting existing binding",
+                (Some("desk"), Some("org.gnome.Shell.desktop"), Some("2345"), "Window manager warning: Overwriting existing binding"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                "Nov 30 07:06:09 web-1 rsyslogd: [origin software=\"rsyslogd\" swVersion=\"8.2302.0\"] start",
+                (Some("web-1"), Some("rsyslogd"), None, "[origin software=\"rsyslogd\" swVersion=\"8.2302.0\"] start"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                // No tag: the message is everything after the host.
+                "Nov 30 07:06:09 web-1 last message repeated 3 times",
+                (Some("web-1"), None, None, "last message repeated 3 times"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                // `(sd-pam)` and a tag directly followed by the message.
+                "Nov 30 07:06:09 web-1 (sd-pam)[991]: pam_unix(systemd-user:session): session closed",
+                (Some("web-1"), Some("(sd-pam)"), Some("991"), "pam_unix(systemd-user:session): session closed"),
+                at(2026, 11, 30, 7, 6, 9),
+            ),
+            (
+                "Nov 30 07:06:09.250 web-1 app[7]: fractional seconds",
+                (Some("web-1"), Some("app"), Some("7"), "fractional seconds"),
+                at(2026, 11, 30, 7, 6, 9) + 250_000_000,
+            ),
+            (
+                "Nov 30 2025 07:06:09 switch-3 lldp: explicit year",
+                (Some("switch-3"), Some("lldp"), None, "explicit year"),
+                at(2025, 11, 30, 7, 6, 9),
+            ),
+        ];
+        for (line, want, ts) in cases {
+            let l = ok(&p, line, now);
+            assert_eq!(fields(&l), *want, "{line}");
+            assert_eq!(l.timestamp_ns, Some(*ts), "{line}");
+            assert_eq!(l.format, SyslogFormat::Rfc3164, "{line}");
+            assert_eq!(l.priority, None, "{line}");
+        }
+    }
+
+    #[test]
+    fn rsyslog_high_precision_format() {
+        let p = utc();
+        let l = ok(
+            &p,
+            "2026-11-30T07:06:09.123456+01:00 web-1 systemd[1]: Starting Daily apt upgrade and clean activities...",
+            0,
+        );
+        assert_eq!(l.format, SyslogFormat::Rfc3164HighPrecision);
+        assert_eq!(
+            fields(&l),
+            (
+                Some("web-1"),
+                Some("systemd"),
+                Some("1"),
+                "Starting Daily apt upgrade and clean activities..."
+            )
+        );
+        assert_eq!(
+            l.timestamp_ns,
+            Some(at(2026, 11, 30, 6, 6, 9) + 123_456_000)
+        );
+        // The same with a priority, as RSYSLOG_ForwardFormat writes it.
+        let f = ok(
+            &p,
+            "<86>2026-11-30T07:06:09.5Z web-1 sudo: pam_unix(sudo:session): session opened",
+            0,
+        );
+        let pri = f.priority.expect("priority");
+        assert_eq!(
+            (pri.facility.name(), pri.severity),
+            ("authpriv", Severity::Informational)
+        );
+        assert_eq!(f.app.as_deref(), Some("sudo"));
+        assert_eq!(
+            f.timestamp_ns,
+            Some(at(2026, 11, 30, 7, 6, 9) + 500_000_000)
+        );
+    }
+
+    #[test]
+    fn rfc3164_with_priority_and_without_host() {
+        let p = utc();
+        let now = at(2026, 11, 30, 0, 0, 0);
+        // RFC 3164's own example.
+        let l = ok(
+            &p,
+            "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+            now,
+        );
+        let pri = l.priority.expect("priority");
+        assert_eq!((pri.facility.code(), pri.severity.code()), (4, 2));
+        assert_eq!(pri.severity.level(), "critical");
+        assert_eq!(
+            fields(&l),
+            (
+                Some("mymachine"),
+                Some("su"),
+                None,
+                "'su root' failed for lonvick on /dev/pts/8"
+            )
+        );
+        assert_eq!(l.timestamp_ns, Some(at(2026, 10, 11, 22, 14, 15)));
+        // Sent straight to a file by a local logger: no HOSTNAME.
+        let n = ok(&p, "<13>Nov 29 10:00:00 myscript[77]: hello", now);
+        assert_eq!(fields(&n), (None, Some("myscript"), Some("77"), "hello"));
+        let n = ok(&p, "<0>Nov 29 10:00:00 kernel: panic", now);
+        assert_eq!(n.priority.map(|p| p.severity), Some(Severity::Emergency));
+    }
+
+    #[test]
+    fn rfc5424_with_and_without_structured_data() {
+        let p = utc();
+        let l = ok(
+            &p,
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \u{feff}An application event log entry...",
+            0,
+        );
+        assert_eq!(l.format, SyslogFormat::Rfc5424);
+        assert_eq!(
+            fields(&l),
+            (
+                Some("mymachine.example.com"),
+                Some("evntslog"),
+                None,
+                "An application event log entry..."
+            )
+        );
+        assert_eq!(l.msgid.as_deref(), Some("ID47"));
+        assert_eq!(
+            l.timestamp_ns,
+            Some(at(2003, 10, 11, 22, 14, 15) + 3_000_000)
+        );
+        let pri = l.priority.expect("priority");
+        assert_eq!(
+            (pri.facility.name(), pri.severity),
+            ("local4", Severity::Notice)
+        );
+        assert_eq!(
+            l.structured_data,
+            vec![SdElement {
+                id: "exampleSDID@32473".into(),
+                params: vec![
+                    ("iut".into(), "3".into()),
+                    ("eventSource".into(), "Application".into()),
+                    ("eventID".into(), "1011".into()),
+                ],
+            }]
+        );
+
+        let n = ok(
+            &p,
+            "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
+            0,
+        );
+        assert_eq!(
+            fields(&n),
+            (
+                Some("192.0.2.1"),
+                Some("myproc"),
+                Some("8710"),
+                "%% It's time to make the do-nuts."
+            )
+        );
+        assert_eq!(n.timestamp_ns, Some(at(2003, 8, 24, 12, 14, 15) + 3_000));
+        assert!(n.structured_data.is_empty() && n.msgid.is_none());
+
+        // Two elements, escapes, no message.
+        let sd = ok(
+            &p,
+            "<14>1 2026-11-30T07:06:09Z h app 42 - [a@1 q=\"say \\\"hi\\\" \\] \\\\ \\n\"][b@2 x=\"\"]",
+            0,
+        );
+        assert_eq!(sd.message, "");
+        assert_eq!(sd.structured_data.len(), 2);
+        assert_eq!(sd.structured_data[0].params[0].1, "say \"hi\" ] \\ \\n");
+        assert_eq!(
+            sd.structured_data[1].params,
+            vec![("x".into(), String::new())]
+        );
+
+        // Every field NILVALUE.
+        let nil = ok(&p, "<14>1 - - - - - - only a message", 0);
+        assert_eq!(fields(&nil), (None, None, None, "only a message"));
+        assert_eq!(nil.timestamp_ns, None);
+    }
+
+    #[test]
+    fn malformed_lines_are_kept_whole_with_a_reason() {
+        let p = utc();
+        let cases = [
+            ("", Malformed::Empty),
+            ("   ", Malformed::Empty),
+            ("just some text", Malformed::Timestamp),
+            ("<999>Nov 30 07:06:09 h a: m", Malformed::Priority),
+            ("<013>Nov 30 07:06:09 h a: m", Malformed::Priority),
+            ("<abc>Nov 30 07:06:09 h a: m", Malformed::Priority),
+            ("<13", Malformed::Priority),
+            ("Foo 30 07:06:09 h a: m", Malformed::Timestamp),
+            ("Nov 32 07:06:09 h a: m", Malformed::Timestamp),
+            ("Nov 30 25:06:09 h a: m", Malformed::Timestamp),
+            ("Feb 30 07:06:09 h a: m", Malformed::Timestamp),
+            ("2026-13-30T07:06:09Z h a: m", Malformed::Timestamp),
+            ("<13>1 2026-11-30T07:06:09Z host", Malformed::Header),
+            ("<13>1 yesterday h a p m - msg", Malformed::Timestamp),
+            (
+                "<13>1 2026-11-30T07:06:09Z h a p m [unterminated x=\"1\"",
+                Malformed::StructuredData,
+            ),
+            (
+                "<13>1 2026-11-30T07:06:09Z h a p m [id x=1] msg",
+                Malformed::StructuredData,
+            ),
+            (
+                "<13>1 2026-11-30T07:06:09Z h a p m nosd msg",
+                Malformed::StructuredData,
+            ),
+            (
+                "<13>1 2026-11-30T07:06:09Z h a p m [id]msg",
+                Malformed::StructuredData,
+            ),
+        ];
+        for (line, why) in cases {
+            let l = p.parse_at(line, at(2026, 11, 30, 12, 0, 0));
+            assert_eq!(l.malformed, Some(why), "{line:?}");
+            assert_eq!(l.message, line);
+            assert_eq!(l.format, SyslogFormat::Unknown);
+            assert!(l.timestamp_ns.is_none() && l.host.is_none() && l.app.is_none());
+        }
+        assert_eq!(Malformed::StructuredData.as_str(), "structured_data");
+    }
+
+    #[test]
+    fn year_is_inferred_across_new_year_and_for_feb_29() {
+        let p = utc();
+        let ts = |line: &str, now: i64| ok(&p, line, now).timestamp_ns;
+        // Read on January 1st: December lines are last year's.
+        let jan1 = at(2027, 1, 1, 0, 5, 0);
+        assert_eq!(
+            ts("Dec 31 23:59:59 h a: m", jan1),
+            Some(at(2026, 12, 31, 23, 59, 59))
+        );
+        assert_eq!(
+            ts("Jan  1 00:04:00 h a: m", jan1),
+            Some(at(2027, 1, 1, 0, 4, 0))
+        );
+        // A writer a minute ahead across New Year: next year.
+        let dec31 = at(2026, 12, 31, 23, 59, 30);
+        assert_eq!(
+            ts("Jan  1 00:00:30 h a: m", dec31),
+            Some(at(2027, 1, 1, 0, 0, 30))
+        );
+        // A few days ahead is still this year; more is last year.
+        let mar5 = at(2028, 3, 5, 0, 0, 0);
+        assert_eq!(
+            ts("Mar 10 00:00:00 h a: m", mar5),
+            Some(at(2028, 3, 10, 0, 0, 0))
+        );
+        assert_eq!(
+            ts("Mar 20 00:00:00 h a: m", mar5),
+            Some(at(2027, 3, 20, 0, 0, 0))
+        );
+        // Feb 29 goes to the latest leap year that is not in the future.
+        assert_eq!(
+            ts("Feb 29 12:00:00 h a: m", at(2026, 3, 1, 0, 0, 0)),
+            Some(at(2024, 2, 29, 12, 0, 0))
+        );
+        assert_eq!(
+            ts("Feb 29 12:00:00 h a: m", at(2028, 2, 29, 13, 0, 0)),
+            Some(at(2028, 2, 29, 12, 0, 0))
+        );
+        assert_eq!(
+            ts("Feb 29 12:00:00 h a: m", at(2101, 1, 1, 0, 0, 0)),
+            Some(at(2096, 2, 29, 12, 0, 0))
+        );
+        // Feb 28 right after a leap day is this year's.
+        assert_eq!(
+            ts("Feb 28 12:00:00 h a: m", at(2028, 3, 1, 0, 0, 0)),
+            Some(at(2028, 2, 28, 12, 0, 0))
+        );
+    }
+
+    #[test]
+    fn rfc3164_times_are_read_in_the_configured_zone() {
+        let now = at(2026, 12, 1, 0, 0, 0);
+        let plus1 = SyslogParser::new(&SyslogConfig {
+            timezone: Some("+01:00".into()),
+        })
+        .expect("fixed offset");
+        assert_eq!(
+            ok(&plus1, "Nov 30 07:06:09 h a: m", now).timestamp_ns,
+            Some(at(2026, 11, 30, 6, 6, 9))
+        );
+        let berlin = SyslogParser::with_zone(
+            Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("posix rule"),
+        );
+        // Summer: +02:00; winter: +01:00.
+        assert_eq!(
+            ok(&berlin, "Jul 14 12:00:00 h a: m", now).timestamp_ns,
+            Some(at(2026, 7, 14, 10, 0, 0))
+        );
+        assert_eq!(
+            ok(&berlin, "Nov 14 12:00:00 h a: m", now).timestamp_ns,
+            Some(at(2026, 11, 14, 11, 0, 0))
+        );
+        // RFC 3339 and RFC 5424 stamps carry their own offset: the zone does not apply.
+        assert_eq!(
+            ok(&berlin, "2026-07-14T12:00:00Z h a: m", now).timestamp_ns,
+            Some(at(2026, 7, 14, 12, 0, 0))
+        );
+        for bad in ["Mars/Olympus", "../etc/passwd", "/etc/localtime", "+25:00"] {
+            assert!(
+                SyslogParser::new(&SyslogConfig {
+                    timezone: Some(bad.into())
+                })
+                .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn posix_rules_switch_at_the_right_instants() {
+        let berlin = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("rule");
+        // 2026: CEST from Sunday March 29th 01:00 UTC to Sunday October 25th 01:00 UTC.
+        let s = |y, mo, d, h, mi| at(y, mo, d, h, mi, 0) / NS;
+        assert_eq!(berlin.offset_at(s(2026, 3, 29, 0, 59)), 3600);
+        assert_eq!(berlin.offset_at(s(2026, 3, 29, 1, 0)), 7200);
+        assert_eq!(berlin.offset_at(s(2026, 10, 25, 0, 59)), 7200);
+        assert_eq!(berlin.offset_at(s(2026, 10, 25, 1, 0)), 3600);
+        // Southern hemisphere: daylight saving across New Year.
+        let sydney = Zone::from_posix("AEST-10AEDT,M10.1.0,M4.1.0/3").expect("rule");
+        assert_eq!(sydney.offset_at(s(2026, 1, 15, 0, 0)), 11 * 3600);
+        assert_eq!(sydney.offset_at(s(2026, 7, 15, 0, 0)), 10 * 3600);
+        // US default rule, quoted names, fixed-only rules, and nonsense.
+        let ny = Zone::from_posix("EST5EDT").expect("rule");
+        assert_eq!(ny.offset_at(s(2026, 7, 1, 0, 0)), -4 * 3600);
+        assert_eq!(ny.offset_at(s(2026, 1, 1, 0, 0)), -5 * 3600);
+        assert_eq!(
+            Zone::from_posix("<+0545>-5:45").map(|z| z.offset_at(0)),
+            Some(20_700)
+        );
+        for bad in [
+            "",
+            "C",
+            "CET",
+            "CET-1CEST,M13.5.0,M10.5.0",
+            "CET-1CEST,M3.5.0",
+            "CET-1x",
+        ] {
+            assert!(Zone::from_posix(bad).is_none(), "{bad}");
+        }
+        // Wall-clock → UTC around the changes.
+        let local = |y: i64, mo: u32, d: u32, h: i64, mi: i64| {
+            (days_from_civil(y, mo, d) * 86_400) + h * 3600 + mi * 60
+        };
+        assert_eq!(
+            berlin.local_to_utc(local(2026, 7, 1, 12, 0)),
+            s(2026, 7, 1, 10, 0)
+        );
+        // 02:30 on October 25th happens twice: the first (CEST) reading.
+        assert_eq!(
+            berlin.local_to_utc(local(2026, 10, 25, 2, 30)),
+            s(2026, 10, 25, 0, 30)
+        );
+        // 02:30 on March 29th does not exist: read with the offset before the change.
+        assert_eq!(
+            berlin.local_to_utc(local(2026, 3, 29, 2, 30)),
+            s(2026, 3, 29, 1, 30)
+        );
+    }
+
+    /// A TZif v2 file with two transitions and a footer, built by hand.
+    fn tzif(transitions: &[(i64, u8)], types: &[(i32, u8)], footer: &str) -> Vec<u8> {
+        let header = |time: usize, typ: usize, chars: usize| {
+            let mut h = b"TZif2".to_vec();
+            h.extend([0u8; 15]);
+            for c in [0u32, 0, 0, time as u32, typ as u32, chars as u32] {
+                h.extend(c.to_be_bytes());
+            }
+            h
+        };
+        let chars = b"STD\0DST\0";
+        let mut out = header(transitions.len(), types.len(), chars.len());
+        for (t, _) in transitions {
+            out.extend((*t as i32).to_be_bytes());
+        }
+        let block_tail = |out: &mut Vec<u8>| {
+            out.extend(transitions.iter().map(|(_, i)| *i));
+            for (off, dst) in types {
+                out.extend(off.to_be_bytes());
+                out.extend([*dst, if *dst == 1 { 4 } else { 0 }]);
+            }
+            out.extend(chars);
+        };
+        block_tail(&mut out);
+        out.extend(header(transitions.len(), types.len(), chars.len()));
+        for (t, _) in transitions {
+            out.extend(t.to_be_bytes());
+        }
+        block_tail(&mut out);
+        out.push(b'\n');
+        out.extend(footer.as_bytes());
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn tzif_files_are_read_with_their_footer() {
+        let bytes = tzif(
+            &[(1_000_000, 1), (2_000_000, 0)],
+            &[(3600, 0), (7200, 1)],
+            "STD-1DST,M3.5.0,M10.5.0/3",
+        );
+        let z = Zone::from_tzif("test", &bytes).expect("valid TZif");
+        assert_eq!(z.offset_at(0), 3600);
+        assert_eq!(z.offset_at(1_500_000), 7200);
+        assert_eq!(z.offset_at(2_000_000), 3600);
+        // After the last transition the footer rule applies: summer is +02:00 again.
+        assert_eq!(z.offset_at(at(2026, 7, 1, 0, 0, 0) / NS), 7200);
+        assert!(Zone::from_tzif("x", b"TZif2 truncated").is_none());
+        assert!(Zone::from_tzif("x", &bytes[..bytes.len() / 2]).is_none());
+        let mut bad_index = bytes.clone();
+        // First transition's type index (v1 block) points past the two types.
+        bad_index[44 + 8] = 9;
+        assert!(
+            Zone::from_tzif("x", &bad_index).is_some(),
+            "v1 block is skipped"
+        );
+        let v2_indices = 44 + 8 + 2 + 12 + 8 + 44 + 16;
+        bad_index[v2_indices] = 9;
+        assert!(Zone::from_tzif("x", &bad_index).is_none());
+    }
+
+    #[test]
+    fn the_system_zone_database_is_used_for_iana_names() {
+        // Debian's tzdata is installed where this runs; the test fails if it is not.
+        let z = Zone::named("Europe/Berlin").expect("tzdata: /usr/share/zoneinfo/Europe/Berlin");
+        let rule = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("rule");
+        for instant in [
+            at(2021, 3, 28, 0, 59, 0),
+            at(2021, 3, 28, 1, 0, 0),
+            at(2026, 10, 25, 1, 0, 0),
+            at(2040, 7, 1, 0, 0, 0),
+        ] {
+            assert_eq!(z.offset_at(instant / NS), rule.offset_at(instant / NS));
+        }
+        assert_eq!(z.offset_at(at(1950, 1, 1, 0, 0, 0) / NS), 3600);
+    }
+
+    #[test]
+    fn date_helpers_round_trip() {
+        for days in [-719_468, -1, 0, 1, 11_016, 20_000, 47_482, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(weekday(days_from_civil(2026, 11, 29)), 0, "a Sunday");
+        assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None);
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Some(at(2024, 2, 29, 0, 0, 0))
+        );
+        assert_eq!(parse_rfc3339("2026-11-30T07:06:09+25:00"), None);
+        assert_eq!(parse_fixed_offset("-0530"), Some(-19_800));
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn word() -> impl Strategy<Value = String> {
+            "[A-Za-z][A-Za-z0-9_./-]{0,20}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_text_never_panics(line in any::<String>(), now in any::<i64>()) {
+                let l = utc().parse_at(&line, now);
+                if l.malformed.is_some() {
+                    prop_assert_eq!(l.message, line);
+                }
+            }
+
+            #[test]
+            fn syslog_looking_text_never_panics(
+                line in "(<[0-9]{1,4}>)?(1 )?([A-Z][a-z]{2} [ 0-9][0-9] [0-9:. ]{0,12}|[0-9T:.+Z-]{0,32})[ -~\\[\\]\"=\u{feff}]{0,60}",
+                now in any::<i64>(),
+            ) {
+                let l = utc().parse_at(&line, now);
+                if l.malformed.is_some() {
+                    prop_assert_eq!(l.message, line);
+                }
+            }
+
+            #[test]
+            fn written_rfc3164_lines_read_back(
+                month in 1u32..=12, day in 1u32..=28, h in 0u32..24, mi in 0u32..60, s in 0u32..60,
+                host in word(), app in word(), pid in proptest::option::of(1u32..4_000_000),
+                msg in "[ -~]{0,80}",
+            ) {
+                const M: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+                let tag = match pid { Some(p) => format!("{app}[{p}]"), None => app.clone() };
+                let line = format!("{} {day:>2} {h:02}:{mi:02}:{s:02} {host} {tag}: {msg}", M[month as usize - 1]);
+                let now = at(2026, 6, 15, 12, 0, 0);
+                let this_year = at(2026, month, day, h.into(), mi.into(), s.into());
+                let want = if this_year <= now + MAX_FUTURE.as_secs() as i64 * NS {
+                    this_year
+                } else {
+                    at(2025, month, day, h.into(), mi.into(), s.into())
+                };
+                let l = utc().parse_at(&line, now);
+                prop_assert_eq!(l.malformed, None);
+                prop_assert_eq!(l.host.as_deref(), Some(host.as_str()));
+                prop_assert_eq!(l.app.as_deref(), Some(app.as_str()));
+                prop_assert_eq!(l.pid, pid.map(|p| p.to_string()));
+                prop_assert_eq!(l.message, msg);
+                prop_assert_eq!(l.timestamp_ns, Some(want));
+            }
+        }
+    }
+}
