@@ -146,20 +146,25 @@ pub struct Prometheus {
     pub port: u16,
     dir: PathBuf,
     guard: Option<ChildGuard>,
+    /// Flags added to the command line (see [`Prometheus::start_with`]).
+    extra_args: Vec<String>,
 }
 
 impl Prometheus {
     pub async fn start(dir: &Path) -> Prometheus {
+        Prometheus::start_with(dir, "global: {scrape_interval: 1h}\n", &[]).await
+    }
+
+    /// A real Prometheus running `config` (the text of `prometheus.yml`) with `extra_args`
+    /// added to its command line.
+    pub async fn start_with(dir: &Path, config: &str, extra_args: &[&str]) -> Prometheus {
         let mut p = Prometheus {
             port: free_port(),
             dir: dir.to_owned(),
             guard: None,
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
-        std::fs::write(
-            dir.join("prometheus.yml"),
-            "global: {scrape_interval: 1h}\n",
-        )
-        .expect("write prometheus.yml");
+        std::fs::write(dir.join("prometheus.yml"), config).expect("write prometheus.yml");
         p.launch().await;
         p
     }
@@ -181,6 +186,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             .arg("--web.enable-remote-write-receiver")
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -230,6 +236,22 @@ impl Prometheus {
         let text = resp.text().await.unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `GET /api/v1/<path>` with `params`; returns the `data` member of the answer (`Null` when
+    /// the request fails).
+    pub async fn api(&self, path: &str, params: &[(&str, String)]) -> serde_json::Value {
+        let resp = http()
+            .get(format!("http://127.0.0.1:{}/api/v1/{path}", self.port))
+            .query(params)
+            .send()
+            .await;
+        let Ok(resp) = resp else {
+            return serde_json::Value::Null;
+        };
+        let text = resp.text().await.unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["data"].clone()
     }
 
     /// Polls a query until it returns at least one series or `within` passes.
@@ -314,6 +336,52 @@ impl Target {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
+    }
+}
+
+/// An HTTP server answering `GET <path>` with a fixed body and `Content-Type` (no header when
+/// `None`) for each path it was given, and 404 for any other path.
+#[derive(Clone)]
+pub struct BodyServer {
+    pub addr: SocketAddr,
+    /// Requests answered, per path.
+    pub hits: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// The routes of a [`BodyServer`]: path → (`Content-Type`, body).
+pub type Bodies = std::collections::HashMap<String, (Option<String>, Vec<u8>)>;
+
+impl BodyServer {
+    pub async fn start(bodies: Bodies) -> BodyServer {
+        let bodies = Arc::new(bodies);
+        let hits: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        let counter = hits.clone();
+        let app = Router::new().fallback(get(move |uri: axum::http::Uri| {
+            let bodies = bodies.clone();
+            let counter = counter.clone();
+            async move {
+                let path = uri.path().to_owned();
+                let Some((content_type, body)) = bodies.get(&path) else {
+                    return StatusCode::NOT_FOUND.into_response();
+                };
+                *counter.lock().expect("lock").entry(path).or_default() += 1;
+                let mut resp = axum::http::Response::builder().status(StatusCode::OK);
+                if let Some(ct) = content_type {
+                    resp = resp.header(header::CONTENT_TYPE, ct.as_str());
+                }
+                resp.body(axum::body::Body::from(body.clone()))
+                    .expect("response")
+                    .into_response()
+            }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind body server");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        BodyServer { addr, hits }
     }
 }
 
