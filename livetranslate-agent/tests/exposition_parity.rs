@@ -169,7 +169,8 @@ fn label_map(v: &serde_json::Value) -> LabelMap {
         .unwrap_or_default()
 }
 
-/// What the agent makes of a scrape: the samples and exemplars it keeps, or the parse error.
+/// What the agent makes of a scrape: the samples and exemplars it keeps (series labels as its
+/// scrape loop builds them from the target's labels), or the parse error.
 fn agent_scrape(
     content_type: Option<&str>,
     body: &[u8],
@@ -177,22 +178,58 @@ fn agent_scrape(
     target: &BTreeMap<String, String>,
 ) -> Result<(Vec<Stored>, Vec<StoredExemplar>), String> {
     let format = Format::from_content_type(content_type);
-    let parsed = exposition::parse(body, format).map_err(|e| e.to_string())?;
-    let mut seen = BTreeSet::new();
+    let scraped = exposition::parse_scrape(body, format, scrape_ts).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    for p in parsed {
-        let labels = merge_labels(&p.name, &p.labels, target, false);
-        if !seen.insert(labels.clone()) {
-            continue;
-        }
-        let map: LabelMap = labels.pairs().iter().cloned().collect();
+    let mut exemplars = Vec::new();
+    for p in &scraped.samples {
+        let series: LabelMap = merge_labels(&p.name, &p.labels, target, false)
+            .pairs()
+            .iter()
+            .cloned()
+            .collect();
         samples.push((
-            map,
+            series,
             p.timestamp_ms.unwrap_or(scrape_ts),
             value_bits(p.value),
         ));
     }
-    Ok((samples, Vec::new()))
+    for p in scraped.samples.iter().chain(&scraped.exemplars_only) {
+        let Some(e) = &p.exemplar else {
+            continue;
+        };
+        let series: LabelMap = merge_labels(&p.name, &p.labels, target, false)
+            .pairs()
+            .iter()
+            .cloned()
+            .collect();
+        exemplars.push((
+            series,
+            e.labels.iter().cloned().collect(),
+            e.timestamp_ms.or(p.timestamp_ms).unwrap_or(scrape_ts),
+            value_bits(e.value),
+        ));
+    }
+    Ok((samples, exemplars))
+}
+
+/// The shared Prometheus takes its TSDB time window from the first sample it is given, so no
+/// case may start with a sample older than the window (see the fixtures' README).
+fn check_first_sample(case: &Case, body: &[u8], format: Format, now: i64) {
+    let mut first = None;
+    let mut parser = exposition::Parser::new(format);
+    let _ = parser.feed(body, |s| {
+        if first.is_none() {
+            first = Some(s.timestamp_ms());
+        }
+    });
+    if let Some(Some(ts)) = first {
+        assert!(
+            ts >= now - exposition::MAX_BEHIND_MS / 2,
+            "fixture {}: the first sample has a timestamp more than 30 minutes old; put a \
+             sample without a timestamp first (see {FIXTURES}/README.md)",
+            case.name
+        );
+    }
 }
 
 /// What Prometheus did with one target.
@@ -274,6 +311,8 @@ async fn agent_parses_every_case_as_prometheus_2_42_does() {
     let mut rendered = HashMap::new();
     for case in &cases {
         let body = render(&case.template, now);
+        let format = Format::from_content_type(case.content_type.as_deref());
+        check_first_sample(case, &body, format, now);
         bodies.insert(
             format!("/{}", case.name),
             (case.content_type.clone(), body.clone()),
@@ -340,42 +379,11 @@ async fn agent_parses_every_case_as_prometheus_2_42_does() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // Raw samples of every case, and its exemplars. Accepted explicit timestamps lie at most
-    // 10 minutes ahead; evaluate past them.
+    // Exemplars, then raw samples of every case, then the `up` samples once more: a scrape that
+    // commits between two queries has its `up` sample in the last one, so whatever it stored is
+    // recognised as a later scrape's. Accepted explicit timestamps lie at most 10 minutes ahead;
+    // evaluate past them.
     let eval_s = (now_ms() + 11 * 60 * 1000) as f64 / 1000.0;
-    let matrix = prom
-        .api(
-            "query",
-            &[
-                ("query", "{job=~\".+\"}[3h]".into()),
-                ("time", format!("{eval_s:.3}")),
-            ],
-        )
-        .await;
-    let series = matrix["result"].as_array().cloned().unwrap_or_default();
-    assert!(
-        !series.is_empty(),
-        "no series in Prometheus:\n{}",
-        prom.log()
-    );
-    for s in &series {
-        let labels = label_map(&s["metric"]);
-        let job = labels.get("job").cloned().unwrap_or_default();
-        let Some(result) = results.get_mut(&job) else {
-            continue;
-        };
-        let name = labels.get("__name__").cloned().unwrap_or_default();
-        for v in s["values"].as_array().cloned().unwrap_or_default() {
-            let ts = ts_ms(&v[0]);
-            let value = parse_prom_value(v[1].as_str().unwrap_or_default());
-            if name == "up" {
-                result.up.push((ts, value));
-            }
-            if !SYNTHETIC.contains(&name.as_str()) {
-                result.samples.push((labels.clone(), ts, value_bits(value)));
-            }
-        }
-    }
     let exemplars = prom
         .api(
             "query_exemplars",
@@ -404,6 +412,40 @@ async fn agent_parses_every_case_as_prometheus_2_42_does() {
             ));
         }
     }
+    for selector in ["{job=~\".+\"}[3h]", "up[3h]"] {
+        if selector.starts_with("up") {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let matrix = prom
+            .api(
+                "query",
+                &[("query", selector.into()), ("time", format!("{eval_s:.3}"))],
+            )
+            .await;
+        let series = matrix["result"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !series.is_empty(),
+            "no series in Prometheus:\n{}",
+            prom.log()
+        );
+        for s in &series {
+            let labels = label_map(&s["metric"]);
+            let job = labels.get("job").cloned().unwrap_or_default();
+            let Some(result) = results.get_mut(&job) else {
+                continue;
+            };
+            let name = labels.get("__name__").cloned().unwrap_or_default();
+            for v in s["values"].as_array().cloned().unwrap_or_default() {
+                let ts = ts_ms(&v[0]);
+                let value = parse_prom_value(v[1].as_str().unwrap_or_default());
+                if name == "up" {
+                    result.up.push((ts, value));
+                } else if !SYNTHETIC.contains(&name.as_str()) {
+                    result.samples.push((labels.clone(), ts, value_bits(value)));
+                }
+            }
+        }
+    }
 
     // Compare case by case.
     let mut rows: Vec<[String; 4]> = Vec::new();
@@ -414,6 +456,7 @@ async fn agent_parses_every_case_as_prometheus_2_42_does() {
         let prom_up = prom_case.health == "up";
         let mut up_ts: Vec<(i64, f64)> = prom_case.up.clone();
         up_ts.sort_by_key(|(ts, _)| *ts);
+        up_ts.dedup_by_key(|(ts, _)| *ts);
         let t0 = up_ts.iter().find(|(_, v)| *v == 1.0).map(|(ts, _)| *ts);
         let later: BTreeSet<i64> = up_ts
             .iter()
