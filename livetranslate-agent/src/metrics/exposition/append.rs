@@ -34,6 +34,13 @@ pub const MAX_BEHIND_MS: i64 = 60 * 60 * 1000;
 pub const EXEMPLAR_MAX_LABEL_CHARS: usize = 128;
 
 /// Why a sample or an exemplar is not stored.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::Skip;
+///
+/// assert_eq!(Skip::OutOfBounds.as_str(), "out_of_bounds");
+/// assert!(Skip::ExemplarDuplicate.is_exemplar());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Skip {
     /// The sample's timestamp is too far ahead of or behind the scrape.
@@ -90,6 +97,14 @@ impl std::fmt::Display for Skip {
 }
 
 /// One skipped sample or exemplar, for logs.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse_scrape, Format, Skip};
+///
+/// let scraped = parse_scrape(b"a 1\na 2\n", Format::Text, 1_700_000_000_000).unwrap();
+/// let first = &scraped.skips.examples()[0];
+/// assert_eq!((first.line, first.name.as_str(), first.reason), (2, "a", Skip::Duplicate));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// The 1-based line of the sample.
@@ -101,6 +116,16 @@ pub struct Skipped {
 }
 
 /// What a scrape skipped: a count per reason and the first few occurrences.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse_scrape, Format, Skip};
+///
+/// let body = b"a 1\na 2\na 3\nb 1 1\n";
+/// let skips = parse_scrape(body, Format::Text, 1_700_000_000_000).unwrap().skips;
+/// let counts: Vec<(Skip, usize)> = skips.iter().collect();
+/// assert_eq!(counts, [(Skip::OutOfBounds, 1), (Skip::Duplicate, 2)]);
+/// assert_eq!((skips.samples(), skips.total()), (3, 3));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Skips {
     counts: [usize; Skip::ALL.len()],
@@ -155,7 +180,7 @@ impl Skips {
     }
 }
 
-/// What happens to one sample line.
+/// What happens to one sample line (see [`Appender`] for an example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The sample is stored; `exemplar` tells whether its exemplar (if any) is stored too.

@@ -39,6 +39,14 @@ pub use append::{
 pub use stream::{ExemplarRef, Labels, Parser, SampleRef};
 
 /// The wire format of a scrape body.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse, Format};
+///
+/// // The same line is a sample in one format and an error in the other.
+/// assert!(parse(b"up 1\n", Format::Text).is_ok());
+/// assert!(parse(b"up 1\n", Format::OpenMetrics).is_err()); // no `# EOF`
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Prometheus text exposition format 0.0.4.
@@ -48,6 +56,16 @@ pub enum Format {
 }
 
 /// One sample of an exposition, owned.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse, Format};
+///
+/// let body = b"rpc_seconds_count{method=\"get\",empty=\"\"} 12 1700000000000\n";
+/// let s = &parse(body, Format::Text).unwrap()[0];
+/// assert_eq!(s.name, "rpc_seconds_count");
+/// assert_eq!(s.labels, [("method".to_owned(), "get".to_owned())]);
+/// assert_eq!((s.value, s.timestamp_ms), (12.0, Some(1_700_000_000_000)));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSample {
     /// The metric name (including suffixes such as `_total`, `_bucket` or `_created`).
@@ -65,6 +83,16 @@ pub struct ParsedSample {
 }
 
 /// An OpenMetrics exemplar: `# {trace_id="…"} 0.67 1520879606.1` after a sample.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse, Format};
+///
+/// let body = b"hits_total 17 # {trace_id=\"KOO5S4vxi0o\"} 0.67 1520879606.1\n# EOF\n";
+/// let samples = parse(body, Format::OpenMetrics).unwrap();
+/// let e = samples[0].exemplar.as_deref().unwrap();
+/// assert_eq!(e.labels, [("trace_id".to_owned(), "KOO5S4vxi0o".to_owned())]);
+/// assert_eq!((e.value, e.timestamp_ms), (0.67, Some(1_520_879_606_100)));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
     /// The labels as Prometheus stores them: values as written (escapes are not undone),
@@ -77,6 +105,14 @@ pub struct Exemplar {
 }
 
 /// A body Prometheus would refuse: the first bad line (1-based) and what is wrong with it.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse, Format};
+///
+/// let e = parse(b"ok 1\nbad 1\r\n", Format::Text).unwrap_err();
+/// assert_eq!(e.line, 2);
+/// assert_eq!(e.to_string(), "line 2: invalid value \"1\\r\"");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
 pub struct ParseError {
@@ -87,6 +123,18 @@ pub struct ParseError {
 }
 
 /// What Prometheus stores of one scrape.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{parse_scrape, Format, Skip};
+///
+/// // The second `jobs` is a duplicate; `old` is more than an hour older than the scrape.
+/// let scraped = parse_scrape(b"jobs 1\njobs 2\nold 1 5\n", Format::Text, 1_700_000_000_000)
+///     .unwrap();
+/// assert_eq!(scraped.samples.len(), 1);
+/// assert_eq!(scraped.total, 3);
+/// assert_eq!(scraped.skips.count(Skip::Duplicate), 1);
+/// assert_eq!(scraped.skips.count(Skip::OutOfBounds), 1);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scraped {
     /// The samples stored, in the order they appeared; `exemplar` is set when Prometheus stores
@@ -161,6 +209,14 @@ pub fn parse_scrape(body: &[u8], format: Format, scrape_ts_ms: i64) -> Result<Sc
 }
 
 /// Writes a label value with the exposition escapes (the inverse of the parser).
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::escape_label_value;
+///
+/// let mut out = String::new();
+/// escape_label_value(&mut out, "C:\\dir \"x\"\n");
+/// assert_eq!(out, r#"C:\\dir \"x\"\n"#);
+/// ```
 pub fn escape_label_value(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
@@ -174,6 +230,13 @@ pub fn escape_label_value(out: &mut String, value: &str) {
 
 /// Formats a sample value the way Prometheus writes it (`NaN`, `+Inf`, `-Inf`, shortest
 /// round-tripping decimal otherwise).
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::format_value;
+///
+/// assert_eq!(format_value(f64::INFINITY), "+Inf");
+/// assert_eq!(format_value(0.1), "0.1");
+/// ```
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()

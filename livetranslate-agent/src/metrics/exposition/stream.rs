@@ -353,6 +353,22 @@ fn duplicate_name<'a>(
 
 /// A parsed sample, borrowed from the parser and the input: valid only during the callback.
 /// [`SampleRef::to_parsed`] makes an owned copy.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{Format, Parser};
+///
+/// let mut parser = Parser::new(Format::Text);
+/// let mut total = 0.0;
+/// parser
+///     .feed(b"bytes{dir=\"in\"} 10\nbytes{dir=\"out\"} 5 1700000000000\n", |s| {
+///         assert_eq!(s.name(), "bytes");
+///         assert_eq!(s.label_count(), 1);
+///         total += s.value();
+///     })
+///     .unwrap();
+/// parser.finish(|_| {}).unwrap();
+/// assert_eq!(total, 15.0);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SampleRef<'a> {
     line: &'a str,
@@ -446,6 +462,19 @@ impl<'a> SampleRef<'a> {
 }
 
 /// The labels of a [`SampleRef`]: `(name, value)` with the value's escapes undone.
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{Format, Parser};
+///
+/// let mut parser = Parser::new(Format::Text);
+/// let mut labels = Vec::new();
+/// parser
+///     .feed(b"m{path=\"C:\\\\x\",b=\"y\"} 1\n", |s| {
+///         labels = s.labels().map(|(n, v)| format!("{n}={v}")).collect();
+///     })
+///     .unwrap();
+/// assert_eq!(labels, ["path=C:\\x", "b=y"]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Labels<'a> {
     line: &'a str,
@@ -471,6 +500,21 @@ impl<'a> Iterator for Labels<'a> {
 impl ExactSizeIterator for Labels<'_> {}
 
 /// The exemplar of a sample line, borrowed like [`SampleRef`].
+///
+/// ```
+/// use livetranslate_agent::metrics::exposition::{Format, Parser};
+///
+/// let mut parser = Parser::new(Format::OpenMetrics);
+/// let mut seen = None;
+/// parser
+///     .feed(b"req_total 3 # {trace_id=\"abc\"} 1.5\n# EOF\n", |s| {
+///         let e = s.exemplar().unwrap();
+///         let labels: Vec<_> = e.labels().collect();
+///         seen = Some((labels == [("trace_id", "abc")], e.value(), e.timestamp_ms()));
+///     })
+///     .unwrap();
+/// assert_eq!(seen, Some((true, 1.5, None)));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ExemplarRef<'a> {
     line: &'a str,
@@ -482,10 +526,11 @@ pub struct ExemplarRef<'a> {
 impl<'a> ExemplarRef<'a> {
     /// The labels as Prometheus stores them: values as written (Prometheus does not undo
     /// escapes in exemplars), labels with an empty value left out.
-    pub fn labels(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+    pub fn labels(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let line = self.line;
         self.labels
             .iter()
-            .map(|l| (l.name(self.line), l.raw_value(self.line)))
+            .map(move |l| (l.name(line), l.raw_value(line)))
     }
 
     /// The value.
