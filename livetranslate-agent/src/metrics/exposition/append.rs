@@ -17,11 +17,10 @@
 //!   explicit one), or when its timestamp is not after the previous one's. Without a timestamp an
 //!   exemplar takes its sample's.
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::{DefaultHasher, Entry, RandomState};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use super::lex::unescape_pieces;
 use super::stream::{ExemplarRef, SampleRef};
 
 /// How far ahead of the scrape a timestamp may be (Prometheus's `maxAheadTime`).
@@ -225,10 +224,13 @@ pub struct Appender {
     scrape_ts_ms: i64,
     min_ts_ms: i64,
     max_ts_ms: i64,
-    hash: (RandomState, RandomState),
+    hash: RandomState,
+    seed: u64,
     /// Series stored in this scrape → timestamp of their latest stored sample.
-    series: HashMap<u128, i64>,
-    exemplars: HashMap<u128, LastExemplar>,
+    series: HashMap<u128, i64, BuildHasherDefault<KeyHasher>>,
+    exemplars: HashMap<u128, LastExemplar, BuildHasherDefault<KeyHasher>>,
+    order: Vec<usize>,
+    unescaped: String,
     total: usize,
     skips: Skips,
 }
@@ -241,9 +243,12 @@ impl Appender {
             scrape_ts_ms,
             min_ts_ms: scrape_ts_ms.saturating_sub(MAX_BEHIND_MS),
             max_ts_ms: scrape_ts_ms.saturating_add(MAX_AHEAD_MS),
-            hash: (RandomState::new(), RandomState::new()),
-            series: HashMap::new(),
-            exemplars: HashMap::new(),
+            hash: RandomState::new(),
+            seed: RandomState::new().hash_one(0u8),
+            series: HashMap::default(),
+            exemplars: HashMap::default(),
+            order: Vec::new(),
+            unescaped: String::new(),
             total: 0,
             skips: Skips::default(),
         }
@@ -258,7 +263,14 @@ impl Appender {
     pub fn append(&mut self, sample: &SampleRef<'_>) -> Outcome {
         self.total += 1;
         let ts = sample.timestamp_ms().unwrap_or(self.scrape_ts_ms);
-        let key = self.series_key(sample);
+        let key = {
+            let mut h = SeriesHasher {
+                sip: self.hash.build_hasher(),
+                mix: self.seed,
+            };
+            sample.write_series(&mut self.order, &mut self.unescaped, |b| h.write(b));
+            h.finish()
+        };
         let skipped = if ts > self.max_ts_ms || ts < self.min_ts_ms {
             Some(Skip::OutOfBounds)
         } else {
@@ -316,7 +328,7 @@ impl Appender {
             }
         }
         let labels = e.labels().fold(0u64, |acc, (name, value)| {
-            let mut h = self.hash.0.build_hasher();
+            let mut h = self.hash.build_hasher();
             h.write(name.as_bytes());
             h.write_u8(0xff);
             h.write(value.as_bytes());
@@ -341,27 +353,60 @@ impl Appender {
         self.exemplars.insert(key, next);
         Ok(())
     }
+}
 
-    /// A 128-bit identity of the sample's series that does not depend on the order of its
-    /// labels: the sum of a keyed hash per label (names are unique), in two independent lanes.
-    fn series_key(&self, sample: &SampleRef<'_>) -> u128 {
-        let lane = |state: &RandomState| {
-            let mut h = state.build_hasher();
-            h.write(sample.name().as_bytes());
-            let mut sum = h.finish();
-            for (name, raw, escaped) in sample.raw_labels() {
-                let mut h = state.build_hasher();
-                h.write(name.as_bytes());
-                h.write_u8(0xff);
-                if escaped {
-                    unescape_pieces(raw, |p| h.write(p.as_bytes()));
-                } else {
-                    h.write(raw.as_bytes());
-                }
-                sum = sum.wrapping_add(h.finish());
-            }
-            sum
-        };
-        (u128::from(lane(&self.hash.0)) << 64) | u128::from(lane(&self.hash.1))
+/// A 128-bit identity of a series from the bytes [`SampleRef::write_series`] gives: a keyed
+/// SipHash and, independently, a keyed multiply-rotate mix of the same bytes. Two series are
+/// taken for one only if both 64-bit halves collide.
+struct SeriesHasher {
+    sip: DefaultHasher,
+    mix: u64,
+}
+
+impl SeriesHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.sip.write(bytes);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.mix = (self.mix.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(Self::K);
+        }
+        let mut w = [0u8; 8];
+        let rest = words.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        self.mix = (self.mix.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(Self::K);
+        self.mix = (self.mix.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(Self::K);
+    }
+
+    fn finish(&self) -> u128 {
+        // Spread the mix's bits (the map's buckets come from these low 64 bits).
+        let mut m = self.mix;
+        m ^= m >> 33;
+        m = m.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        m ^= m >> 33;
+        (u128::from(self.sip.finish()) << 64) | u128::from(m)
+    }
+}
+
+/// Hashes the already random 128-bit series keys by taking their low half.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(SeriesHasher::K);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
     }
 }

@@ -142,7 +142,8 @@ pub fn unescape(raw: &str, escaped: bool) -> Cow<'_, str> {
 /// mantissas or `_` separators. Accepts decimal notation, `inf` / `infinity` with an optional
 /// sign and `nan` without one (any case). `None` for anything else, and for a finite spelling
 /// too large for an f64 (Go reports it out of range). NaN comes back as Prometheus's NaN.
-pub fn parse_float(s: &[u8]) -> Option<f64> {
+pub fn parse_float(text: &str) -> Option<f64> {
+    let s = text.as_bytes();
     let (negative, signed, body) = match s.first()? {
         b'+' => (false, true, &s[1..]),
         b'-' => (true, true, &s[1..]),
@@ -192,7 +193,7 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
         return None;
     }
     // Plain ASCII decimal from here on; Rust rounds it exactly as Go does.
-    let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    let v: f64 = text.parse().ok()?;
     v.is_finite().then_some(v)
 }
 

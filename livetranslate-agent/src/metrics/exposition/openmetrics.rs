@@ -162,12 +162,8 @@ fn sample<'a>(
             show(line, i)
         )
     })?;
-    parts.value = parse_float(&line[start..end]).ok_or_else(|| {
-        format!(
-            "invalid value {:?}",
-            text.get(start..end).unwrap_or_default()
-        )
-    })?;
+    let value = text.get(start..end).unwrap_or_default();
+    parts.value = parse_float(value).ok_or_else(|| format!("invalid value {value:?}"))?;
     i = end;
     if i < line.len() && !line[i..].starts_with(EXEMPLAR) {
         let (start, end) = token(line, i).ok_or_else(|| {
@@ -176,14 +172,10 @@ fn sample<'a>(
                 show(line, i)
             )
         })?;
-        let seconds = parse_float(&line[start..end])
+        let timestamp = text.get(start..end).unwrap_or_default();
+        let seconds = parse_float(timestamp)
             .filter(|s| s.is_finite())
-            .ok_or_else(|| {
-                format!(
-                    "invalid timestamp {:?}",
-                    text.get(start..end).unwrap_or_default()
-                )
-            })?;
+            .ok_or_else(|| format!("invalid timestamp {timestamp:?}"))?;
         parts.timestamp_ms = Some(seconds_to_ms(seconds));
         i = end;
         if i < line.len() && !line[i..].starts_with(EXEMPLAR) {
@@ -218,12 +210,8 @@ fn exemplar(line: &[u8], text: &str, i: usize, parts: &mut SampleParts) -> Resul
             show(line, i)
         )
     })?;
-    let value = parse_float(&line[start..end]).ok_or_else(|| {
-        format!(
-            "invalid exemplar value {:?}",
-            text.get(start..end).unwrap_or_default()
-        )
-    })?;
+    let value = text.get(start..end).unwrap_or_default();
+    let value = parse_float(value).ok_or_else(|| format!("invalid exemplar value {value:?}"))?;
     let mut timestamp_ms = None;
     if end < line.len() {
         let (start, end) = token(line, end).ok_or_else(|| {
@@ -232,14 +220,10 @@ fn exemplar(line: &[u8], text: &str, i: usize, parts: &mut SampleParts) -> Resul
                 show(line, end)
             )
         })?;
-        let seconds = parse_float(&line[start..end])
+        let timestamp = text.get(start..end).unwrap_or_default();
+        let seconds = parse_float(timestamp)
             .filter(|s| s.is_finite())
-            .ok_or_else(|| {
-                format!(
-                    "invalid exemplar timestamp {:?}",
-                    text.get(start..end).unwrap_or_default()
-                )
-            })?;
+            .ok_or_else(|| format!("invalid exemplar timestamp {timestamp:?}"))?;
         timestamp_ms = Some(seconds_to_ms(seconds));
         if end < line.len() {
             return Err(format!(

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::lex::unescape;
+use super::lex::{unescape, unescape_pieces};
 use super::line::{LabelSpan, Line, SampleParts};
 use super::openmetrics::{self, MISSING_EOF};
 use super::text;
@@ -437,13 +437,34 @@ impl<'a> SampleRef<'a> {
         self.exemplar
     }
 
-    /// The labels as `(name, raw value, whether the value has escapes)`, for hashing a series
-    /// without allocating.
-    pub(super) fn raw_labels(&self) -> impl Iterator<Item = (&'a str, &'a str, bool)> + 'a {
+    /// Writes the series to `write`: the name, then every label sorted by name with its value's
+    /// escapes undone, so that the same stored labels give the same bytes whatever their order
+    /// or escaping. `order` and `unescaped` are scratch space reused between calls.
+    pub(super) fn write_series(
+        &self,
+        order: &mut Vec<usize>,
+        unescaped: &mut String,
+        mut write: impl FnMut(&[u8]),
+    ) {
+        write(self.name().as_bytes());
         let line = self.line;
-        self.labels
-            .iter()
-            .map(move |l| (l.name(line), l.raw_value(line), l.escaped))
+        order.clear();
+        order.extend(0..self.labels.len());
+        order.sort_unstable_by(|&a, &b| self.labels[a].name(line).cmp(self.labels[b].name(line)));
+        for &i in order.iter() {
+            let span = &self.labels[i];
+            write(&[0xff]);
+            write(span.name(line).as_bytes());
+            write(&[0xfe]);
+            let raw = span.raw_value(line);
+            if span.escaped {
+                unescaped.clear();
+                unescape_pieces(raw, |p| unescaped.push_str(p));
+                write(unescaped.as_bytes());
+            } else {
+                write(raw.as_bytes());
+            }
+        }
     }
 
     /// An owned copy, exemplar included.

@@ -103,16 +103,16 @@ fn go_float_syntax() {
         "NaN",
         "nAn",
     ] {
-        assert!(parse_float(ok.as_bytes()).is_some(), "{ok}");
+        assert!(parse_float(ok).is_some(), "{ok}");
     }
     for bad in [
         "", ".", "e5", "1e", "1e+", "+nan", "-NaN", "infin", "0x10", "0x1p3", "1_000", "1,5",
         "1e309", "-1e309", "1\r", " 1", "1 ", "++1", "1..2",
     ] {
-        assert!(parse_float(bad.as_bytes()).is_none(), "{bad:?}");
+        assert!(parse_float(bad).is_none(), "{bad:?}");
     }
-    assert_eq!(parse_float(b"1e-400"), Some(0.0));
-    assert_eq!(parse_float(b"9007199254740993"), Some(9007199254740992.0));
+    assert_eq!(parse_float("1e-400"), Some(0.0));
+    assert_eq!(parse_float("9007199254740993"), Some(9007199254740992.0));
 }
 
 #[test]
@@ -581,6 +581,14 @@ fn duplicates_keep_the_first_and_later_timestamps() {
         2,
         "label order does not make another series"
     );
+
+    let s = scrape("m{a=\"x\\ny\"} 1\nm{a=\"x\ny\"} 2\n", Format::Text, T);
+    assert_eq!(
+        s.samples.len(),
+        1,
+        "an escaped and a raw line break are the same value"
+    );
+    assert_eq!(s.skips.count(Skip::Duplicate), 1);
 
     let body = format!("a 1 {}\na 2\n", T - 1000);
     assert_eq!(scrape(&body, Format::Text, T).samples.len(), 2);

@@ -117,13 +117,8 @@ fn sample<'a>(line: &'a [u8], start: usize, parts: &mut SampleParts) -> Result<L
             show(line, i)
         ));
     }
-    let value = &line[value_start..i];
-    parts.value = parse_float(value).ok_or_else(|| {
-        format!(
-            "invalid value {:?}",
-            text.get(value_start..i).unwrap_or_default()
-        )
-    })?;
+    let value = text.get(value_start..i).unwrap_or_default();
+    parts.value = parse_float(value).ok_or_else(|| format!("invalid value {value:?}"))?;
     i = skip_blanks(line, i);
     if i < line.len() {
         let ts_start = i;
