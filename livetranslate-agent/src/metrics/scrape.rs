@@ -482,6 +482,27 @@ mod tests {
     }
 
     #[test]
+    fn a_series_twice_keeps_only_later_timestamps() {
+        let at = |v: f64, ts: i64| ParsedSample {
+            timestamp_ms: Some(ts),
+            ..parsed("a", v)
+        };
+        let mut st = ScrapeState::default();
+        let (out, _) = st.assemble(
+            &spec(),
+            &Ok(vec![at(1.0, 10), at(2.0, 20), at(3.0, 15), at(4.0, 20)]),
+            1000,
+            Duration::ZERO,
+        );
+        let a: Vec<(i64, f64)> = out
+            .iter()
+            .filter(|s| s.labels.metric_name() == "a")
+            .map(|s| (s.timestamp_ms, s.value))
+            .collect();
+        assert_eq!(a, [(10, 1.0), (20, 2.0)]);
+    }
+
+    #[test]
     fn explicit_timestamps_are_kept() {
         let mut st = ScrapeState::default();
         let mut p = parsed("a", 1.0);

@@ -344,8 +344,6 @@ impl Target {
 #[derive(Clone)]
 pub struct BodyServer {
     pub addr: SocketAddr,
-    /// Requests answered, per path.
-    pub hits: Arc<Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 /// The routes of a [`BodyServer`]: path → (`Content-Type`, body).
@@ -354,17 +352,12 @@ pub type Bodies = std::collections::HashMap<String, (Option<String>, Vec<u8>)>;
 impl BodyServer {
     pub async fn start(bodies: Bodies) -> BodyServer {
         let bodies = Arc::new(bodies);
-        let hits: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
-        let counter = hits.clone();
         let app = Router::new().fallback(get(move |uri: axum::http::Uri| {
             let bodies = bodies.clone();
-            let counter = counter.clone();
             async move {
-                let path = uri.path().to_owned();
-                let Some((content_type, body)) = bodies.get(&path) else {
+                let Some((content_type, body)) = bodies.get(uri.path()) else {
                     return StatusCode::NOT_FOUND.into_response();
                 };
-                *counter.lock().expect("lock").entry(path).or_default() += 1;
                 let mut resp = axum::http::Response::builder().status(StatusCode::OK);
                 if let Some(ct) = content_type {
                     resp = resp.header(header::CONTENT_TYPE, ct.as_str());
@@ -381,7 +374,7 @@ impl BodyServer {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        BodyServer { addr, hits }
+        BodyServer { addr }
     }
 }
 
