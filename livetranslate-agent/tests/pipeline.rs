@@ -492,11 +492,19 @@ async fn sigterm_flushes_the_queue() {
 async fn openmetrics_targets_and_authentication() {
     let dir = TempDir::new("om-auth");
     let om = Target::start("").await;
+    // An explicit timestamp a minute old (Prometheus skips samples more than an hour old).
+    let ts_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        - 60;
     om.set(
-        "# TYPE om_requests counter\n# HELP om_requests Requests.\n\
-         om_requests_total{code=\"200\"} 17.0 # {trace_id=\"abc\"} 1.0 1520879606.1\n\
-         om_requests_created{code=\"200\"} 1520430000.123\n\
-         # TYPE om_temp gauge\n# UNIT om_temp celsius\nom_temp 21.5 1700000000.5\n# EOF\n",
+        &format!(
+            "# TYPE om_requests counter\n# HELP om_requests Requests.\n\
+             om_requests_total{{code=\"200\"}} 17.0 # {{trace_id=\"abc\"}} 1.0 1520879606.1\n\
+             om_requests_created{{code=\"200\"}} 1520430000.123\n\
+             # TYPE om_temp_celsius gauge\n# UNIT om_temp_celsius celsius\n\
+             om_temp_celsius 21.5 {ts_s}.5\n# EOF\n"
+        ),
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
     );
     let text = Target::start(BODY).await;
@@ -524,7 +532,7 @@ async fn openmetrics_targets_and_authentication() {
     .await;
     let got = eventually_async(Duration::from_secs(10), || async {
         let s = receiver.samples();
-        s.iter().any(|(l, _, _)| name_of(l) == "om_temp")
+        s.iter().any(|(l, _, _)| name_of(l) == "om_temp_celsius")
             && s.iter().any(|(l, _, _)| name_of(l) == "lt_depth")
     })
     .await;
@@ -541,17 +549,16 @@ async fn openmetrics_targets_and_authentication() {
     assert_eq!(v, 17.0);
     assert_eq!(label_of(&labels, "code"), "200");
     assert_eq!(label_of(&labels, "job"), "om");
-    let (_, ts, v) = find("om_temp");
+    let (_, ts, v) = find("om_temp_celsius");
     assert_eq!(
         (ts, v),
-        (1_700_000_000_500, 21.5),
+        (ts_s as i64 * 1000 + 500, 21.5),
         "OpenMetrics timestamps are seconds"
     );
-    assert!(
-        !samples
-            .iter()
-            .any(|(l, _, _)| name_of(l) == "om_requests_created"),
-        "_created lines are not samples"
+    let (_, _, v) = find("om_requests_created");
+    assert_eq!(
+        v, 1520430000.123,
+        "Prometheus 2.42 stores _created lines as samples"
     );
     let (labels, _, _) = find("lt_depth");
     assert_eq!(label_of(&labels, "tier"), "backend");

@@ -42,8 +42,19 @@ impl Prometheus {
 
     /// [`Prometheus::start`] from an async test.
     pub async fn start_async(dir: &Path, config: &str) -> Prometheus {
+        Prometheus::start_with_async(dir, config, &[]).await
+    }
+
+    /// [`Prometheus::start_with`] from an async test.
+    pub async fn start_with_async(dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
         let (dir, config) = (dir.to_owned(), config.to_owned());
-        match tokio::task::spawn_blocking(move || Prometheus::start(&dir, &config)).await {
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+        match tokio::task::spawn_blocking(move || {
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            Prometheus::start_with(&dir, &config, &flags)
+        })
+        .await
+        {
             Ok(p) => p,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
@@ -138,6 +149,22 @@ impl Prometheus {
             url.push_str(&format!("&time={t:.3}"));
         }
         url
+    }
+
+    /// `GET /api/v1/<path>?<params>` from an async test: the answer's `data` (`Null` on any
+    /// error), e.g. `api_async("targets", &[("state", "active".into())])`.
+    pub async fn api_async(&self, path: &str, params: &[(&str, String)]) -> serde_json::Value {
+        let Ok(resp) = crate::http_client()
+            .get(format!("{}/api/v1/{path}", self.url()))
+            .query(params)
+            .send()
+            .await
+        else {
+            return serde_json::Value::Null;
+        };
+        let text = resp.text().await.unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["data"].clone()
     }
 
     /// An instant query (at `time`, Unix seconds, if given): `data.result`, or `None` on any

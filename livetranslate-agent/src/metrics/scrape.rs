@@ -2,7 +2,7 @@
 //! `scrape_duration_seconds` / `scrape_samples_scraped`, and emit staleness markers for series
 //! that disappeared.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -108,8 +108,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Fetches and parses one scrape.
-pub async fn fetch(spec: &TargetSpec) -> Result<Vec<ParsedSample>, ScrapeError> {
+/// Fetches and parses one scrape started at `scrape_ts` (Unix ms): the samples Prometheus would
+/// store of it (duplicate, out-of-order and out-of-bounds samples are skipped and logged).
+pub async fn fetch(spec: &TargetSpec, scrape_ts: i64) -> Result<Vec<ParsedSample>, ScrapeError> {
     let work = async {
         let req = spec
             .client
@@ -135,7 +136,16 @@ pub async fn fetch(spec: &TargetSpec) -> Result<Vec<ParsedSample>, ScrapeError> 
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(exposition::parse(&body, format)?)
+        let scraped = exposition::parse_scrape(&body, format, scrape_ts)?;
+        if scraped.skips.total() > 0 {
+            let reasons: Vec<String> = scraped
+                .skips
+                .iter()
+                .map(|(reason, n)| format!("{reason}={n}"))
+                .collect();
+            tracing::warn!(job = %spec.job, instance = %spec.instance, skipped = %reasons.join(","), "samples skipped as Prometheus skips them");
+        }
+        Ok(scraped.samples)
     };
     match tokio::time::timeout(spec.timeout, work).await {
         Ok(r) => r,
@@ -200,16 +210,22 @@ impl ScrapeState {
         let scraped = match result {
             Ok(parsed) => {
                 out.reserve(parsed.len() + 3);
+                let mut latest: HashMap<SeriesLabels, i64> = HashMap::new();
                 for p in parsed {
                     let labels = merge_labels(&p.name, &p.labels, &spec.labels, spec.honor_labels);
-                    // A series twice in one scrape: keep the first, as Prometheus does.
-                    if !current.insert(labels.clone()) {
+                    let timestamp_ms = p.timestamp_ms.unwrap_or(scrape_ts);
+                    // A series twice in one scrape keeps only later timestamps, as Prometheus
+                    // does (the parser already did this for the scraped labels; target labels
+                    // can still merge two series into one).
+                    if latest.get(&labels).is_some_and(|&t| timestamp_ms <= t) {
                         continue;
                     }
+                    latest.insert(labels.clone(), timestamp_ms);
+                    current.insert(labels.clone());
                     out.push(Sample {
                         labels,
                         value: p.value,
-                        timestamp_ms: p.timestamp_ms.unwrap_or(scrape_ts),
+                        timestamp_ms,
                     });
                 }
                 parsed.len()
@@ -302,7 +318,7 @@ pub async fn run_loop(spec: TargetSpec, ctx: ScrapeContext, mut stop: watch::Rec
         let ts = now_ms();
         // A stop request does not wait for a slow scrape to time out.
         let result = tokio::select! {
-            r = fetch(&spec) => r,
+            r = fetch(&spec, ts) => r,
             s = stop.wait_for(|s| *s != Stop::Run) => break s.map_or(Stop::Shutdown, |s| *s),
         };
         let duration = started.elapsed();
@@ -410,6 +426,7 @@ mod tests {
             labels: vec![],
             value: v,
             timestamp_ms: None,
+            exemplar: None,
         }
     }
 
@@ -462,6 +479,27 @@ mod tests {
         assert!(stale
             .iter()
             .all(|s| is_stale_nan(s.value) && s.timestamp_ms == 4000));
+    }
+
+    #[test]
+    fn a_series_twice_keeps_only_later_timestamps() {
+        let at = |v: f64, ts: i64| ParsedSample {
+            timestamp_ms: Some(ts),
+            ..parsed("a", v)
+        };
+        let mut st = ScrapeState::default();
+        let (out, _) = st.assemble(
+            &spec(),
+            &Ok(vec![at(1.0, 10), at(2.0, 20), at(3.0, 15), at(4.0, 20)]),
+            1000,
+            Duration::ZERO,
+        );
+        let a: Vec<(i64, f64)> = out
+            .iter()
+            .filter(|s| s.labels.metric_name() == "a")
+            .map(|s| (s.timestamp_ms, s.value))
+            .collect();
+        assert_eq!(a, [(10, 1.0), (20, 2.0)]);
     }
 
     #[test]

@@ -299,3 +299,42 @@ impl Agent {
             .map_or(f64::NAN, |s| s.value)
     }
 }
+
+/// An HTTP server answering `GET <path>` with a fixed body and `Content-Type` (no header when
+/// `None`) for each path it was given, and 404 for any other path.
+#[derive(Clone)]
+pub struct BodyServer {
+    pub addr: SocketAddr,
+}
+
+/// The routes of a [`BodyServer`]: path → (`Content-Type`, body).
+pub type Bodies = std::collections::HashMap<String, (Option<String>, Vec<u8>)>;
+
+impl BodyServer {
+    pub async fn start(bodies: Bodies) -> BodyServer {
+        let bodies = Arc::new(bodies);
+        let app = Router::new().fallback(get(move |uri: axum::http::Uri| {
+            let bodies = bodies.clone();
+            async move {
+                let Some((content_type, body)) = bodies.get(uri.path()) else {
+                    return StatusCode::NOT_FOUND.into_response();
+                };
+                let mut resp = axum::http::Response::builder().status(StatusCode::OK);
+                if let Some(ct) = content_type {
+                    resp = resp.header(header::CONTENT_TYPE, ct.as_str());
+                }
+                resp.body(axum::body::Body::from(body.clone()))
+                    .expect("response")
+                    .into_response()
+            }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind body server");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        BodyServer { addr }
+    }
+}
