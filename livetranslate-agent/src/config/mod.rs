@@ -27,7 +27,9 @@ use std::time::Duration;
 pub use cli::Cli;
 pub use file::FileConfig;
 
-use crate::label_name::{reserved_label_name, valid_label_name};
+use livetranslate_telemetry::names::{
+    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
+};
 use crate::logs::config::LogsFlags;
 use crate::logs::LogsConfig;
 use crate::metrics::job::{build_jobs, ScrapeFlags, ScrapeJob};

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::multiline::{Multiline, MultilineConfig};
 use super::parse::{Format, Parser};
-use crate::label_name::{reserved_label_name, valid_label_name};
+use livetranslate_telemetry::names::{
+    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
+};
 
 /// One `logs.inputs` entry: files to tail and how to read them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

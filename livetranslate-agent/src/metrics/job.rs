@@ -10,7 +10,7 @@ use livetranslate_push::{BasicAuthSettings, HttpClientConfig, HttpClientSettings
 use serde::Deserialize;
 
 use crate::duration::HumanDuration;
-use crate::label_name::valid_label_name;
+use livetranslate_telemetry::names::is_valid_label_name as valid_label_name;
 use crate::validate::{parse_http_url, KeyPath, ValidationError};
 
 /// Default scrape interval.

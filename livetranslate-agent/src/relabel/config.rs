@@ -647,14 +647,8 @@ impl RelabelConfigBuilder {
     }
 }
 
-/// Prometheus's (pre-UTF-8) label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
-// The integrator replaces this with the crate's one shared label-name validator (the only
-// copy in this module; `apply` uses it too).
-pub(super) fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+/// Prometheus's (pre-UTF-8) label name rule `[a-zA-Z_][a-zA-Z0-9_]*`: the one validator.
+pub(super) use livetranslate_telemetry::names::is_valid_label_name;
 
 /// Prometheus's `relabelTarget`: `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$` (`\w` ASCII),
 /// the shape of a label name built from letters and `$1` / `${name}` references.

@@ -45,15 +45,9 @@ pub struct TenantConfig {
     pub label: Option<String>,
 }
 
-/// Prometheus' classic label-name rule, which Promtail 2.7 applies: `[a-zA-Z_][a-zA-Z0-9_]*`.
-///
-/// Integrator: replace with the agent's shared label validator (note it also refuses `__`
-/// names, which these stages must accept: `__tenant_id__`).
-pub(crate) fn valid_label_name(name: &str) -> bool {
-    let mut b = name.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
+/// Prometheus' classic label-name rule, which Promtail 2.7 applies: `[a-zA-Z_][a-zA-Z0-9_]*`
+/// (`__` names such as `__tenant_id__` are valid).
+pub(crate) use livetranslate_telemetry::names::is_valid_label_name as valid_label_name;
 
 fn check_name(key: &str, name: &str) -> Result<(), StageError> {
     if valid_label_name(name) {
