@@ -2,39 +2,15 @@
 //! keeps exemplars whose `trace_id` is the one of a request this test sent; the same
 //! exposition in the text format is promtool-clean.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use livetranslate_test_support::binaries::start_example;
 use livetranslate_test_support::{
-    eventually, http_get, http_get_with, require, urlencode, Prometheus, TempDir,
+    eventually, http_get, http_get_with, promtool_check_metrics, urlencode, Prometheus, TempDir,
 };
 use serde_json::Value;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-fn promtool_check(text: &str) -> String {
-    let mut child = Command::new(require("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool output");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The trace ids of the exemplars Prometheus holds for `query` over the last ten minutes.
 fn exemplar_trace_ids(prom: &Prometheus, query: &str) -> Option<Vec<String>> {
@@ -76,7 +52,7 @@ fn prometheus_stores_exemplars_with_the_requests_trace_id() {
     // The text format (the default) is promtool-clean.
     let (_, text) = http_get(&format!("http://127.0.0.1:{port}/api/metrics")).expect("metrics");
     assert!(!text.contains("# EOF"));
-    let lint = promtool_check(&text);
+    let lint = promtool_check_metrics(&text);
     assert!(lint.trim().is_empty(), "promtool check metrics: {lint}");
 
     let dir = TempDir::new("prom-exemplars");

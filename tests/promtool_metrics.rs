@@ -1,32 +1,7 @@
 //! `promtool check metrics` reports nothing on real `/api/metrics` output of every example.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use livetranslate_test_support::binaries::start_example;
-use livetranslate_test_support::{http_get, require};
-
-fn promtool_check(text: &str) -> String {
-    let mut child = Command::new(require("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool output");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use livetranslate_test_support::{http_get, promtool_check_metrics};
 
 #[test]
 fn promtool_is_clean_on_every_example() {
@@ -47,7 +22,7 @@ fn promtool_is_clean_on_every_example() {
             "{name}"
         );
         assert!(text.contains("livetranslate_health_check_status"), "{name}");
-        let lint = promtool_check(&text);
+        let lint = promtool_check_metrics(&text);
         assert!(
             lint.trim().is_empty(),
             "{name}: promtool check metrics: {lint}"
@@ -58,6 +33,6 @@ fn promtool_is_clean_on_every_example() {
 #[test]
 fn promtool_flags_a_broken_exposition() {
     // Guards the test above against a promtool that never complains.
-    let lint = promtool_check("# TYPE requests counter\nrequests 1\n");
+    let lint = promtool_check_metrics("# TYPE requests counter\nrequests 1\n");
     assert!(lint.contains("_total"), "{lint}");
 }

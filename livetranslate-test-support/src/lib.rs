@@ -10,6 +10,7 @@
 //! - [`eventually`], [`eventually_async`]: bounded polling.
 //! - [`exposition`]: samples and values in Prometheus text output.
 //! - [`parse_json_strict`]: JSON that refuses a repeated key.
+//! - [`promtool_check_metrics`]: `promtool check metrics` on an exposition.
 //!
 //! Nothing here contacts an address outside 127.0.0.0/8.
 
@@ -21,6 +22,7 @@ pub mod loki;
 mod net;
 mod process;
 pub mod prometheus;
+mod promtool;
 mod temp;
 
 pub use eventually::{eventually, eventually_async, POLL};
@@ -30,4 +32,5 @@ pub use net::{
 };
 pub use process::{require, ChildGuard};
 pub use prometheus::{value_of, Prometheus};
+pub use promtool::promtool_check_metrics;
 pub use temp::TempDir;

@@ -27,14 +27,14 @@ use std::time::Duration;
 pub use cli::Cli;
 pub use file::FileConfig;
 
-use livetranslate_telemetry::names::{
-    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
-};
 use crate::logs::config::LogsFlags;
 use crate::logs::LogsConfig;
 use crate::metrics::job::{build_jobs, ScrapeFlags, ScrapeJob};
 use crate::metrics::remote_write::RemoteWriteConfig;
 use crate::validate::{KeyPath, ValidationError};
+use livetranslate_telemetry::names::{
+    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
+};
 
 /// Default bound on the final flush at shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
