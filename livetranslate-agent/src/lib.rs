@@ -20,10 +20,12 @@
 //!   remote write.
 //! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address.
 //! - [`internal_events`]: every metric the agent reports about itself.
-//! - Leaves that import nothing of the agent: [`duration`], [`validate`]. Label names follow
+//! - Leaves that import nothing of the agent: [`duration`], [`validate`], [`delivery`]
+//!   (a destination's delivery record). Label names follow
 //!   the library's one rule, [`livetranslate_telemetry::names`].
 
 pub mod config;
+pub mod delivery;
 pub mod duration;
 pub mod internal_events;
 pub mod logs;
