@@ -197,6 +197,9 @@ pub fn render(snap: &Snapshot) -> String {
     out
 }
 
+/// A file whose oldest unacknowledged byte waited this long turns the summary amber.
+const STALLED_SECONDS: f64 = 60.0;
+
 fn tile(out: &mut String, class: &str, key: &str, value: &str, sub: &str) {
     let _ = write!(
         out,
@@ -218,7 +221,17 @@ fn summary(out: &mut String, snap: &Snapshot) {
                 n(FileState::Error) + logs.unreadable.len(),
             );
             let lag: u64 = logs.files.iter().map(|f| f.lag_bytes).sum();
-            let class = if errors > 0 { "bad" } else { "ok" };
+            let stalled = logs
+                .files
+                .iter()
+                .any(|f| f.lag_seconds.is_some_and(|s| s >= STALLED_SECONDS));
+            let class = if errors > 0 {
+                "bad"
+            } else if stalled {
+                "warn"
+            } else {
+                "ok"
+            };
             tile(
                 out,
                 class,
