@@ -3,11 +3,15 @@
 //! The rest of the crate records events through the methods of [`AgentMetrics`] and never
 //! names a metric itself.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use livetranslate_push::Attempt;
 use livetranslate_telemetry::registry::{
     Counter, Family, Gauge, Histogram, MetricError, Registry, LATENCY_BUCKETS,
 };
+
+use crate::delivery::{DeliveryRecord, DeliveryStatus};
 
 /// Why remote-write samples were given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,7 @@ pub struct AgentMetrics {
     rw_queue_capacity: Gauge,
     rw_last_success: Gauge,
     rw_duration: Histogram,
+    rw_delivery: Arc<DeliveryRecord>,
 }
 
 impl AgentMetrics {
@@ -133,6 +138,7 @@ impl AgentMetrics {
             rw_queue_capacity,
             rw_last_success,
             rw_duration,
+            rw_delivery: Arc::default(),
         })
     }
 
@@ -195,6 +201,28 @@ impl AgentMetrics {
     pub fn request_finished(&self, d: Duration) {
         self.rw_duration.observe(d.as_secs_f64());
     }
+
+    /// What one remote-write request came to (for the status page).
+    pub fn request_attempted(&self, attempt: &Attempt) {
+        self.rw_delivery.attempted(attempt);
+    }
+
+    /// Remote write as the status page shows it: its record and its counters.
+    pub fn remote_write_status(&self) -> DeliveryStatus {
+        let dropped = [DropReason::QueueFull, DropReason::Rejected]
+            .iter()
+            .filter_map(|r| self.rw_dropped.with(&[r.label()]).ok())
+            .map(|c| c.get())
+            .sum();
+        DeliveryStatus {
+            delivery: self.rw_delivery.snapshot(),
+            sent: self.rw_sent.get(),
+            retried: self.rw_retried.get(),
+            given_up: dropped,
+            backlog: self.rw_queue.get() as u64,
+            backlog_capacity: Some(self.rw_queue_capacity.get() as u64),
+        }
+    }
 }
 
 /// Why log lines were not shipped, or were changed before shipping.
@@ -243,6 +271,7 @@ pub struct LogMetrics {
     batches_failed: Counter,
     push_duration: Histogram,
     buffered: Gauge,
+    delivery: Arc<DeliveryRecord>,
 }
 
 impl LogMetrics {
@@ -314,6 +343,7 @@ impl LogMetrics {
                     &[],
                 )?
                 .with(&[])?,
+            delivery: Arc::default(),
         })
     }
 
@@ -377,6 +407,24 @@ impl LogMetrics {
     /// Bytes held between reading and acknowledgement.
     pub fn buffered(&self, bytes: usize) {
         self.buffered.set(bytes as f64);
+    }
+
+    /// What one Loki push request came to (for the status page).
+    pub fn push_attempted(&self, attempt: &Attempt) {
+        self.delivery.attempted(attempt);
+    }
+
+    /// Loki as the status page shows it: its record and its counters (lines sent, push
+    /// attempts retried, batches given up, bytes buffered).
+    pub fn loki_status(&self) -> DeliveryStatus {
+        DeliveryStatus {
+            delivery: self.delivery.snapshot(),
+            sent: self.sent_lines.get(),
+            retried: self.batches_retried.get(),
+            given_up: self.batches_failed.get(),
+            backlog: self.buffered.get() as u64,
+            backlog_capacity: None,
+        }
     }
 }
 

@@ -18,12 +18,15 @@
 //! - [`logs`]: the log pipeline; [`loki`]: shipping to Loki.
 //! - [`metrics`]: scrape jobs, discovery, scraping, the exposition parser, the queue and
 //!   remote write.
-//! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address.
+//! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address;
+//!   [`status`]: the status page itself (data model, HTML, text and JSON views).
 //! - [`internal_events`]: every metric the agent reports about itself.
-//! - Leaves that import nothing of the agent: [`duration`], [`validate`]. Label names follow
+//! - Leaves that import nothing of the agent: [`duration`], [`validate`], [`delivery`]
+//!   (a destination's delivery record). Label names follow
 //!   the library's one rule, [`livetranslate_telemetry::names`].
 
 pub mod config;
+pub mod delivery;
 pub mod duration;
 pub mod internal_events;
 pub mod logs;
@@ -31,6 +34,7 @@ pub mod loki;
 pub mod metrics;
 pub mod relabel;
 pub mod server;
+pub mod status;
 pub mod validate;
 
 use std::future::Future;
@@ -90,6 +94,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         const_labels.push((name, value));
     }
+    let started_ms = metrics::scrape::now_ms();
     let agent_metrics = AgentMetrics::new(&const_labels)?;
     let status = Arc::new(Mutex::new(Default::default()));
     let ready = Arc::new(AtomicBool::new(false));
@@ -130,12 +135,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             )
         }
     };
+    let mut log_metrics = None;
     let logs_pipeline = if config.logs.enabled() {
-        let pipeline = logs::pipeline::LogsPipeline::start(
-            config.logs.clone(),
-            internal_events::LogMetrics::new(agent_metrics.registry())?,
-            shutdown_rx.clone(),
-        )?;
+        let m = internal_events::LogMetrics::new(agent_metrics.registry())?;
+        log_metrics = Some(m.clone());
+        let pipeline =
+            logs::pipeline::LogsPipeline::start(config.logs.clone(), m, shutdown_rx.clone())?;
         Some(pipeline)
     } else {
         if !config.logs.inputs.is_empty() {
@@ -145,12 +150,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
 
     let local = listener.local_addr().unwrap_or(config.listen);
+    let page = status_sources(&config, started_ms, log_metrics);
     let app = server::router(server::ServerState {
         metrics: agent_metrics.clone(),
         status: Arc::clone(&status),
         ready: Arc::clone(&ready),
         destination,
         logs: logs_pipeline.as_ref().map(|p| p.tracker.clone()),
+        page,
     });
     let mut server_shutdown = shutdown_rx.clone();
     let server_task = tokio::spawn(async move {
@@ -206,4 +213,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the status page needs besides the pipelines' own state.
+fn status_sources(
+    config: &Config,
+    started_ms: i64,
+    log_metrics: Option<internal_events::LogMetrics>,
+) -> status::PageSources {
+    use status::model::Mode;
+    let logs = log_metrics.map(|metrics| {
+        let loki_url = config.logs.loki.as_ref().map(|l| l.url.clone());
+        status::LogSources {
+            inputs: config.logs.inputs.clone(),
+            mode: if config.logs.dry_run || loki_url.is_none() {
+                Mode::DryRun
+            } else {
+                Mode::Push
+            },
+            loki_url,
+            metrics,
+            max_buffer_bytes: config.logs.max_buffer_bytes as u64,
+        }
+    });
+    let (metrics_mode, remote_write_url) = match &config.remote_write {
+        Some(rw) => (Mode::Push, Some(rw.url.as_str().to_owned())),
+        None if config.dry_run => (Mode::DryRun, None),
+        None => (Mode::Off, None),
+    };
+    status::PageSources {
+        started_ms,
+        logs,
+        metrics_mode,
+        remote_write_url,
+    }
 }

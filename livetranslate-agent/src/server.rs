@@ -1,13 +1,13 @@
-//! The agent's HTTP server: `/metrics` (its own metrics), `/ready` and `/` (a plain-text status
-//! page listing the scrape targets).
+//! The agent's HTTP server: `/metrics` (its own metrics), `/ready` and the status page on `/`
+//! (also on `/targets`, where Promtail and Prometheus keep theirs), rendered by
+//! [`crate::status`].
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -15,6 +15,7 @@ use axum::Router;
 use crate::internal_events::AgentMetrics;
 use crate::logs::checkpointer::Checkpointer;
 use crate::metrics::scrape::StatusBoard;
+use crate::status::{self, PageSources, Refused, Snapshot};
 use crate::validate::{KeyPath, ValidationError};
 
 /// Default `--listen` address.
@@ -63,12 +64,15 @@ pub struct ServerState {
     pub destination: String,
     /// Progress of the tailed log files, when logs are shipped.
     pub logs: Option<Arc<Checkpointer>>,
+    /// The rest of what the status page shows.
+    pub page: PageSources,
 }
 
 /// The router.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/", get(status_page))
+        .route("/targets", get(status_page))
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
         .with_state(state)
@@ -89,80 +93,53 @@ async fn ready(State(s): State<ServerState>) -> impl IntoResponse {
     }
 }
 
-fn format_ms(ms: i64) -> String {
-    let mut out = String::with_capacity(32);
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    livetranslate_telemetry::logging::write_rfc3339(&mut out, at);
-    out
-}
-
-/// The text of the status page.
-pub fn render_status(state: &ServerState) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "livetranslate-agent {}", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(out, "metrics: {}", state.destination);
-    let _ = writeln!(out);
-    let board = state.status.lock().map(|b| b.clone()).unwrap_or_default();
-    let _ = writeln!(out, "targets: {}", board.len());
-    for t in board.values() {
-        let up = match t.up {
-            Some(true) => "up",
-            Some(false) => "DOWN",
-            None => "pending",
-        };
-        let last = t
-            .last_scrape_ms
-            .map_or_else(|| "never".to_owned(), format_ms);
-        let took = t
-            .last_duration
-            .map_or_else(String::new, |d| format!(" in {:.3}s", d.as_secs_f64()));
-        let _ = writeln!(
-            out,
-            "  [{up}] job={} instance={} url={}\n        last scrape {last}{took}, {} samples{}",
-            t.job,
-            t.instance,
-            t.url,
-            t.samples,
-            t.last_error
-                .as_ref()
-                .map_or_else(String::new, |e| format!(", error: {e}"))
-        );
-    }
-    if let Some(tracker) = &state.logs {
-        let files = tracker.files();
-        let _ = writeln!(out);
-        let _ = writeln!(out, "log files: {}", files.len());
-        for f in files {
-            let _ = writeln!(
-                out,
-                "  {}{}\n        size {} B, read {} B, acknowledged {} B, lag {} B",
-                f.path,
-                if f.closed { " (rotated, draining)" } else { "" },
-                f.size,
-                f.read,
-                f.acked,
-                f.lag()
-            );
-        }
-    }
-    out
-}
-
-async fn status_page(State(s): State<ServerState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        render_status(&s),
+/// The snapshot the status page shows now.
+pub fn snapshot(state: &ServerState) -> Snapshot {
+    state.page.collect(
+        &state.metrics,
+        &state.status,
+        state.logs.as_deref(),
+        &state.destination,
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The text of the status page (its plain-text view).
+pub fn render_status(state: &ServerState) -> String {
+    status::text::render(&snapshot(state))
+}
 
-    #[test]
-    fn dates() {
-        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(format_ms(1_700_000_000_123), "2023-11-14T22:13:20.123000Z");
-        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000000Z");
-    }
+/// `/` and `/targets`: the view `?format=` or `Accept` asks for (see [`status::negotiate`]).
+async fn status_page(
+    State(s): State<ServerState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let view = match status::choose(uri.query(), accept) {
+        Ok(view) => view,
+        Err(refused) => {
+            let code = match refused {
+                Refused::UnknownFormat(_) => StatusCode::BAD_REQUEST,
+                Refused::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            };
+            return (
+                code,
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (header::VARY, "Accept"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                format!("{refused}\n"),
+            );
+        }
+    };
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, view.content_type()),
+            (header::VARY, "Accept"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        status::render(view, &snapshot(&s)),
+    )
 }

@@ -7,6 +7,8 @@
 //! - [`binaries`]: up-to-date example and agent binaries.
 //! - [`Prometheus`]: a real Prometheus on a free port, with query helpers.
 //! - [`loki::LokiStandIn`]: a protocol-faithful Loki stand-in that counts as Loki stores.
+//! - [`Chromium`]: a real headless browser for pages served on loopback (DOM, screenshots);
+//!   [`assert_valid_html`]: HTML checked by HTML Tidy.
 //! - [`eventually`], [`eventually_async`]: bounded polling.
 //! - [`exposition`]: samples and values in Prometheus text output.
 //! - [`parse_json_strict`]: JSON that refuses a repeated key.
@@ -15,8 +17,10 @@
 //! Nothing here contacts an address outside 127.0.0.0/8.
 
 pub mod binaries;
+pub mod browser;
 mod eventually;
 pub mod exposition;
+pub mod html;
 mod json;
 pub mod loki;
 mod net;
@@ -25,7 +29,9 @@ pub mod prometheus;
 mod promtool;
 mod temp;
 
+pub use browser::Chromium;
 pub use eventually::{eventually, eventually_async, POLL};
+pub use html::assert_valid_html;
 pub use json::parse_json_strict;
 pub use net::{
     free_port, http_client, http_get, http_get_with, http_post_json, urlencode, wait_http, wait_ok,

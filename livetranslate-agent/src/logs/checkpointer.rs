@@ -1,10 +1,16 @@
 //! The checkpointer: who has read what, and what Loki has acknowledged — the bridge between
 //! the reader thread, the pusher and the positions file ([`super::positions`]). A file's saved
 //! offset only moves when a batch holding its lines is acknowledged.
+//!
+//! It also keeps what the status page shows of each file, written where it happens and never
+//! per line: its input and labels, whether it was rotated away, its latest read error, how
+//! long its oldest unacknowledged byte has waited, the files finished lately and the paths
+//! that could not be opened.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::entry::FileId;
 use super::fingerprint::Fingerprint;
@@ -27,12 +33,101 @@ pub struct FileStatus {
     pub size: u64,
     /// No longer read (rotated away, deleted or truncated); forgotten once acknowledged.
     pub closed: bool,
+    /// The `logs.inputs` entry (by index) that found it, once described.
+    pub input: Option<usize>,
+    /// The stream labels every entry of the file carries (input labels, `filename`, standard
+    /// labels), once described.
+    pub labels: Vec<(String, String)>,
+    /// Rotated away (renamed or deleted) and read on through its open handle.
+    pub rotated: bool,
+    /// The latest read error.
+    pub last_error: Option<FileError>,
+    /// Whether the latest read failed (a successful read clears it).
+    pub failing: bool,
+    /// When the file was finished: read to its end and fully acknowledged (Unix ms).
+    pub finished_ms: Option<i64>,
+    /// (size, first seen): sizes seen while bytes were unacknowledged, at most one mark a
+    /// second; the front one dates the oldest unacknowledged byte.
+    marks: VecDeque<(u64, Instant)>,
+}
+
+/// A read or open error, and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// Unix ms.
+    pub at_ms: i64,
+    /// The error.
+    pub message: String,
+}
+
+impl FileError {
+    fn now(message: String) -> Self {
+        FileError {
+            at_ms: now_ms(),
+            message,
+        }
+    }
+}
+
+/// A path discovery found but could not open (other than "not found").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The path.
+    pub path: String,
+    /// The input whose glob matched it.
+    pub input: usize,
+    /// The latest error.
+    pub error: FileError,
+}
+
+/// Marks of unacknowledged sizes closer in time than this are merged (lag age is exact to it).
+const MARK_SPACING: Duration = Duration::from_secs(1);
+/// Marks kept per file at most (later sizes join the newest mark).
+const MAX_MARKS: usize = 64;
+/// Finished files remembered for the status page.
+const FINISHED_KEPT: usize = 32;
+/// Unreadable paths remembered for the status page.
+const UNREADABLE_KEPT: usize = 256;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl FileStatus {
     /// Bytes not yet acknowledged.
     pub fn lag(&self) -> u64 {
         self.size.saturating_sub(self.acked)
+    }
+
+    /// Since when the oldest unacknowledged byte has been in the file (as first seen by the
+    /// reader, to within a second); `None` when nothing waits.
+    pub fn lag_since(&self) -> Option<Instant> {
+        if self.lag() == 0 {
+            return None;
+        }
+        self.marks.front().map(|m| m.1)
+    }
+
+    /// Notes a size seen by the reader.
+    fn saw_size(&mut self, size: u64) {
+        if size <= self.acked || size <= self.marks.back().map_or(0, |m| m.0) {
+            return;
+        }
+        let now = Instant::now();
+        let full = self.marks.len() >= MAX_MARKS;
+        match self.marks.back_mut() {
+            Some(last) if full || now.duration_since(last.1) < MARK_SPACING => last.0 = size,
+            _ => self.marks.push_back((size, now)),
+        }
+    }
+
+    /// Drops the marks the acknowledged offset has passed.
+    fn acked_to(&mut self, offset: u64) {
+        while self.marks.front().is_some_and(|m| m.0 <= offset) {
+            self.marks.pop_front();
+        }
     }
 }
 
@@ -41,6 +136,8 @@ struct Inner {
     files: BTreeMap<FileId, FileStatus>,
     dirty: bool,
     next_id: u64,
+    finished: VecDeque<FileStatus>,
+    unreadable: BTreeMap<String, (usize, FileError)>,
 }
 
 /// Shared progress of every file.
@@ -69,10 +166,77 @@ impl Checkpointer {
                 read: offset,
                 size: offset,
                 closed: false,
+                input: None,
+                labels: Vec::new(),
+                rotated: false,
+                last_error: None,
+                failing: false,
+                finished_ms: None,
+                marks: VecDeque::new(),
             },
         );
+        inner.unreadable.remove(path.to_string_lossy().as_ref());
         inner.dirty = true;
         id
+    }
+
+    /// Describes a registered file for the status page: the input that found it, its stream
+    /// labels, and whether it was already rotated away when tailing began.
+    pub fn describe(&self, id: FileId, input: usize, labels: &[(String, String)], rotated: bool) {
+        if let Some(f) = self.lock().files.get_mut(&id) {
+            f.input = Some(input);
+            f.labels = labels.to_vec();
+            f.rotated = rotated;
+        }
+    }
+
+    /// The file was rotated away (renamed or deleted); it is read on to its end.
+    pub fn rotated(&self, id: FileId) {
+        if let Some(f) = self.lock().files.get_mut(&id) {
+            f.rotated = true;
+        }
+    }
+
+    /// Reading the file failed (it is tried again at its next turn).
+    pub fn read_failed(&self, id: FileId, error: &dyn std::fmt::Display) {
+        if let Some(f) = self.lock().files.get_mut(&id) {
+            f.last_error = Some(FileError::now(error.to_string()));
+            f.failing = true;
+        }
+    }
+
+    /// Discovery found `path` (matched by input `input`) but could not open it. "Not found"
+    /// (a file gone between the listing and the open) is not recorded.
+    pub fn open_failed(&self, input: usize, path: &Path, error: &std::io::Error) {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            return;
+        }
+        let mut inner = self.lock();
+        let key = path.to_string_lossy().into_owned();
+        if inner.unreadable.len() >= UNREADABLE_KEPT && !inner.unreadable.contains_key(&key) {
+            return;
+        }
+        inner
+            .unreadable
+            .insert(key, (input, FileError::now(error.to_string())));
+    }
+
+    /// The paths that could not be opened, by path.
+    pub fn unreadable(&self) -> Vec<Unreadable> {
+        self.lock()
+            .unreadable
+            .iter()
+            .map(|(path, (input, error))| Unreadable {
+                path: path.clone(),
+                input: *input,
+                error: error.clone(),
+            })
+            .collect()
+    }
+
+    /// The files finished lately (read to their end and fully acknowledged), oldest first.
+    pub fn finished(&self) -> Vec<FileStatus> {
+        self.lock().finished.iter().cloned().collect()
     }
 
     /// Records reading progress (and a grown fingerprint or a new path after a rename).
@@ -89,6 +253,8 @@ impl Checkpointer {
         if let Some(f) = inner.files.get_mut(&id) {
             f.read = read;
             f.size = size;
+            f.failing = false;
+            f.saw_size(size);
             if f.fingerprint != fingerprint {
                 f.fingerprint = fingerprint;
                 changed = true;
@@ -108,6 +274,7 @@ impl Checkpointer {
         if let Some(f) = inner.files.get_mut(&id) {
             if offset > f.acked {
                 f.acked = offset;
+                f.acked_to(offset);
                 inner.dirty = true;
             }
         }
@@ -171,11 +338,28 @@ impl Checkpointer {
 
 impl Inner {
     fn forget_finished(&mut self) {
-        let before = self.files.len();
-        self.files.retain(|_, f| !(f.closed && f.acked >= f.read));
-        if self.files.len() != before {
-            self.dirty = true;
+        let done: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.closed && f.acked >= f.read)
+            .map(|(id, _)| *id)
+            .collect();
+        if done.is_empty() {
+            return;
         }
+        let at = now_ms();
+        for id in done {
+            if let Some(mut f) = self.files.remove(&id) {
+                f.finished_ms = Some(at);
+                f.failing = false;
+                f.marks.clear();
+                if self.finished.len() >= FINISHED_KEPT {
+                    self.finished.pop_front();
+                }
+                self.finished.push_back(f);
+            }
+        }
+        self.dirty = true;
     }
 }
 
@@ -231,6 +415,69 @@ mod tests {
             p.get(1, 7).map(|p| (p.fingerprint.head_hash, p.offset)),
             Some((99, 50))
         );
+    }
+
+    #[test]
+    fn lag_age_dates_the_oldest_unacknowledged_byte() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(1), 0);
+        let file = |t: &Checkpointer| t.files().remove(0);
+        assert_eq!(file(&t).lag_since(), None);
+        t.progress(a, 100, 100, fp(1), Path::new("/l/a.log"));
+        let first = file(&t).lag_since().expect("lagging");
+        std::thread::sleep(MARK_SPACING + Duration::from_millis(50));
+        t.progress(a, 300, 300, fp(1), Path::new("/l/a.log"));
+        assert_eq!(file(&t).lag_since(), Some(first), "still the first byte");
+        t.ack(a, 100);
+        let second = file(&t).lag_since().expect("still lagging");
+        assert!(second >= first + MARK_SPACING, "{second:?} vs {first:?}");
+        t.ack(a, 300);
+        assert_eq!(file(&t).lag_since(), None);
+        assert_eq!(file(&t).lag(), 0);
+    }
+
+    #[test]
+    fn status_fields_are_kept_where_they_happen() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(1), 0);
+        t.describe(a, 2, &[("job".into(), "x".into())], false);
+        t.read_failed(a, &"Permission denied (os error 13)");
+        let f = t.files().remove(0);
+        assert_eq!((f.input, f.failing, f.rotated), (Some(2), true, false));
+        assert_eq!(f.labels, vec![("job".to_owned(), "x".to_owned())]);
+        assert_eq!(
+            f.last_error.map(|e| e.message).as_deref(),
+            Some("Permission denied (os error 13)")
+        );
+        t.progress(a, 10, 10, fp(1), Path::new("/l/a.log"));
+        t.rotated(a);
+        let f = t.files().remove(0);
+        assert!(!f.failing && f.rotated && f.last_error.is_some());
+
+        // Finished files leave the tracked set (and the positions) but are remembered.
+        t.close(a, 10);
+        t.ack(a, 10);
+        assert!(t.files().is_empty());
+        let done = t.finished();
+        assert_eq!(done.len(), 1);
+        assert!(done[0].finished_ms.is_some());
+        for i in 0..(FINISHED_KEPT as u64 + 5) {
+            let id = t.register(Path::new("/l/b.log"), fp(10 + i), 0);
+            t.close(id, 0);
+            t.ack(id, 0);
+        }
+        assert_eq!(t.finished().len(), FINISHED_KEPT);
+
+        // Unopenable paths are listed until they are tailed; vanished ones are not.
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        t.open_failed(0, Path::new("/l/secret.log"), &denied);
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        t.open_failed(0, Path::new("/l/gone.log"), &gone);
+        let u = t.unreadable();
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].path, "/l/secret.log");
+        t.register(Path::new("/l/secret.log"), fp(99), 0);
+        assert!(t.unreadable().is_empty());
     }
 
     #[test]

@@ -185,7 +185,8 @@ impl<S: EntrySink> FileServer<S> {
                 match self.pump(i) {
                     Ok(n) => progressed |= n > 0,
                     Err(e) => {
-                        tracing::warn!(path = %self.files[i].label_path, error = %e, "read failed")
+                        tracing::warn!(path = %self.files[i].label_path, error = %e, "read failed");
+                        self.checkpointer.read_failed(self.files[i].id, &e);
                     }
                 }
                 if self.check(i) {
@@ -227,6 +228,7 @@ impl<S: EntrySink> FileServer<S> {
             Ok(f) => f,
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "cannot open");
+                self.checkpointer.open_failed(input, path, &e);
                 return;
             }
         };
@@ -278,10 +280,13 @@ impl<S: EntrySink> FileServer<S> {
         tracing::info!(path = %path.display(), offset = start, "tailing");
         let label_path = path.to_string_lossy().into_owned();
         let spec = &self.inputs[input];
+        let labels = StreamLabels::new(&spec.labels, &label_path, &self.config.common_labels);
+        self.checkpointer
+            .describe(id, input, labels.fixed(), rotated.is_some());
         self.files.push(Tailed {
             id,
             input,
-            labels: StreamLabels::new(&spec.labels, &label_path, &self.config.common_labels),
+            labels,
             label_path,
             watcher: FileWatcher::new(path, file, fp, start, self.config.max_line_bytes, rotated),
             decoder: LineDecoder::new(
@@ -382,6 +387,7 @@ impl<S: EntrySink> FileServer<S> {
             Check::Unchanged => true,
             Check::RotatedAway => {
                 tracing::info!(path = %self.files[i].label_path, "file rotated away; draining it");
+                self.checkpointer.rotated(self.files[i].id);
                 // The file now at the path (if any) is picked up at once.
                 self.last_discover = None;
                 true
@@ -421,6 +427,8 @@ impl<S: EntrySink> FileServer<S> {
         t.id = self
             .checkpointer
             .register(t.watcher.path(), t.watcher.fingerprint(), 0);
+        self.checkpointer
+            .describe(t.id, t.input, t.labels.fixed(), false);
     }
 
     /// Emits joined entries that waited too long.

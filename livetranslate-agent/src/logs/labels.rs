@@ -97,6 +97,11 @@ impl StreamLabels {
         }
     }
 
+    /// The labels every entry of the file carries, promoted fields aside.
+    pub fn fixed(&self) -> &[(String, String)] {
+        &self.fixed
+    }
+
     /// The rendered label set of an entry whose line promoted `promoted`.
     pub fn render(&mut self, promoted: Vec<(&'static str, String)>) -> Arc<str> {
         if let Some(l) = self.cache.get(&promoted) {

@@ -92,7 +92,10 @@ impl LokiClient {
         let delivery = self
             .push
             .push(Bytes::from(body), &self.policy, stopping, |event| match event {
-                PushEvent::Attempted { elapsed, .. } => self.metrics.push_finished(elapsed),
+                PushEvent::Attempted { elapsed, attempt } => {
+                    self.metrics.push_finished(elapsed);
+                    self.metrics.push_attempted(attempt);
+                }
                 PushEvent::Retrying {
                     retries,
                     delay,

@@ -76,6 +76,12 @@ pub struct TargetStatus {
     pub samples: usize,
     /// The latest error, if the latest scrape failed.
     pub last_error: Option<String>,
+    /// The labels added to every series of the target (see [`TargetSpec::labels`]).
+    pub labels: BTreeMap<String, String>,
+    /// Scrape interval.
+    pub interval: Duration,
+    /// Scrape timeout.
+    pub timeout: Duration,
 }
 
 /// Status of every running target, keyed by [`TargetSpec::key`].
@@ -302,6 +308,9 @@ pub async fn run_loop(spec: TargetSpec, ctx: ScrapeContext, mut stop: watch::Rec
                 job: spec.job.clone(),
                 instance: spec.instance.clone(),
                 url: spec.url.clone(),
+                labels: spec.labels.clone(),
+                interval: spec.interval,
+                timeout: spec.timeout,
                 ..TargetStatus::default()
             },
         );

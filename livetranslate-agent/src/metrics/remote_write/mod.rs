@@ -161,6 +161,7 @@ impl RemoteWriter {
             .push(body, &policy, giving_up, |event| match event {
                 PushEvent::Attempted { attempt, elapsed } => {
                     self.metrics.request_finished(elapsed);
+                    self.metrics.request_attempted(attempt);
                     self.log_attempt(attempt);
                 }
                 PushEvent::Retrying { .. } => self.metrics.samples_retried(n),
