@@ -196,10 +196,11 @@ fn ships_lines_with_labels_and_their_own_timestamps() {
         "service=\"audio\"",
         "environment=\"test\"",
         "cluster=\"test-cluster\"",
-        "filename=",
     ] {
         assert!(e.labels.contains(label), "{label} not in {}", e.labels);
     }
+    // As the library's direct shipping: no filename (the input does not ask for it).
+    assert!(!e.labels.contains("filename="), "{}", e.labels);
     // The line's own timestamp is used, so a re-sent line is a duplicate Loki drops.
     let ts_field = e
         .line

@@ -1,6 +1,11 @@
 //! The checkpointer: who has read what, and what Loki has acknowledged — the bridge between
 //! the reader thread, the pusher and the positions file ([`super::positions`]). A file's saved
 //! offset only moves when a batch holding its lines is acknowledged.
+//!
+//! It also keeps the positions of files that are not tailed now ("retained"): those loaded at
+//! startup and not found yet, and those whose input a reload removed. A file found again
+//! resumes there; a retained position is forgotten once its path no longer leads to its file
+//! (as Promtail cleans its positions).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +32,10 @@ pub struct FileStatus {
     pub size: u64,
     /// No longer read (rotated away, deleted or truncated); forgotten once acknowledged.
     pub closed: bool,
+    /// Keep the position once closed and acknowledged (its input was removed by a reload).
+    pub keep: bool,
+    /// The file is a copy (copytruncate) this long: the saved offset never passes it.
+    pub cap: Option<u64>,
 }
 
 impl FileStatus {
@@ -34,11 +43,20 @@ impl FileStatus {
     pub fn lag(&self) -> u64 {
         self.size.saturating_sub(self.acked)
     }
+
+    fn position(&self) -> Position {
+        Position {
+            path: self.path.clone(),
+            fingerprint: self.fingerprint,
+            offset: self.cap.map_or(self.acked, |c| self.acked.min(c)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     files: BTreeMap<FileId, FileStatus>,
+    retained: Positions,
     dirty: bool,
     next_id: u64,
 }
@@ -69,10 +87,88 @@ impl Checkpointer {
                 read: offset,
                 size: offset,
                 closed: false,
+                keep: false,
+                cap: None,
             },
         );
         inner.dirty = true;
         id
+    }
+
+    /// Positions of files not tailed yet (loaded at startup).
+    pub fn retain_all(&self, positions: Positions) {
+        let mut inner = self.lock();
+        for p in positions.iter() {
+            inner.retained.set(p.clone());
+        }
+        inner.dirty = true;
+    }
+
+    /// Takes the retained position of the file with this device and inode.
+    pub fn take_retained(&self, dev: u64, ino: u64) -> Option<Position> {
+        let mut inner = self.lock();
+        let p = inner.retained.get(dev, ino).cloned();
+        if p.is_some() {
+            inner.retained.remove(dev, ino);
+            inner.dirty = true;
+        }
+        p
+    }
+
+    /// Every retained position.
+    pub fn retained(&self) -> Positions {
+        self.lock().retained.clone()
+    }
+
+    /// Forgets retained positions whose path no longer leads to their file (`exists` tells
+    /// whether the path still holds the file with that device and inode).
+    pub fn prune_retained(&self, exists: impl Fn(&Position) -> bool) {
+        let mut inner = self.lock();
+        let gone: Vec<(u64, u64)> = inner
+            .retained
+            .iter()
+            .filter(|p| !exists(p))
+            .map(|p| (p.fingerprint.dev, p.fingerprint.ino))
+            .collect();
+        for (dev, ino) in &gone {
+            inner.retained.remove(*dev, *ino);
+        }
+        inner.dirty |= !gone.is_empty();
+    }
+
+    /// The reader stopped reading `id` at `read` because its input was removed: once what
+    /// was read is acknowledged, its position is retained (a later input naming the file
+    /// resumes there).
+    pub fn retire(&self, id: FileId, read: u64) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.files.get_mut(&id) {
+            f.closed = true;
+            f.keep = true;
+            f.read = read;
+        }
+        inner.dirty = true;
+        inner.forget_finished();
+    }
+
+    /// Generation `id` goes on in a copy of its file (copytruncate): `path`, `fingerprint`,
+    /// `len` bytes long. Its acknowledged offset stays; the saved one never passes `len`.
+    pub fn continue_in(&self, id: FileId, path: &Path, fingerprint: Fingerprint, len: u64) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.files.get_mut(&id) {
+            f.path = path.to_string_lossy().into_owned();
+            f.fingerprint = fingerprint;
+            f.size = len;
+            f.cap = Some(len);
+            f.closed = false;
+        }
+        inner.dirty = true;
+    }
+
+    /// Stops tracking `id` at once, acknowledged or not (its file is read by another id).
+    pub fn forget(&self, id: FileId) {
+        let mut inner = self.lock();
+        inner.files.remove(&id);
+        inner.dirty = true;
     }
 
     /// Records reading progress (and a grown fingerprint or a new path after a rename).
@@ -131,20 +227,16 @@ impl Checkpointer {
     }
 
     /// The positions to save: for each inode, its oldest generation still tracked (a
-    /// truncated file's new generation only counts once the old one is fully acknowledged).
+    /// truncated file's new generation only counts once the old one is fully acknowledged),
+    /// and the retained positions.
     pub fn positions(&self) -> Positions {
         let inner = self.lock();
-        let mut positions = Positions::default();
+        let mut positions = inner.retained.clone();
+        let mut tracked = std::collections::HashSet::new();
         for f in inner.files.values() {
-            if positions
-                .get(f.fingerprint.dev, f.fingerprint.ino)
-                .is_none()
-            {
-                positions.set(Position {
-                    path: f.path.clone(),
-                    fingerprint: f.fingerprint,
-                    offset: f.acked,
-                });
+            let key = (f.fingerprint.dev, f.fingerprint.ino);
+            if tracked.insert(key) {
+                positions.set(f.position());
             }
         }
         positions
@@ -171,9 +263,18 @@ impl Checkpointer {
 
 impl Inner {
     fn forget_finished(&mut self) {
-        let before = self.files.len();
-        self.files.retain(|_, f| !(f.closed && f.acked >= f.read));
-        if self.files.len() != before {
+        let done: Vec<FileId> = self
+            .files
+            .values()
+            .filter(|f| f.closed && f.acked >= f.read)
+            .map(|f| f.id)
+            .collect();
+        for id in done {
+            if let Some(f) = self.files.remove(&id) {
+                if f.keep {
+                    self.retained.set(f.position());
+                }
+            }
             self.dirty = true;
         }
     }
@@ -231,6 +332,41 @@ mod tests {
             p.get(1, 7).map(|p| (p.fingerprint.head_hash, p.offset)),
             Some((99, 50))
         );
+    }
+
+    #[test]
+    fn a_retired_file_keeps_its_position_and_resumes() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(4), 0);
+        t.progress(a, 100, 100, fp(4), Path::new("/l/a.log"));
+        t.retire(a, 100);
+        assert!(
+            t.take_retained(1, 4).is_none(),
+            "not before it is acknowledged"
+        );
+        t.ack(a, 100);
+        assert!(t.files().is_empty());
+        assert_eq!(t.positions().get(1, 4).map(|p| p.offset), Some(100));
+        assert_eq!(t.take_retained(1, 4).map(|p| p.offset), Some(100));
+        assert!(t.positions().get(1, 4).is_none());
+    }
+
+    #[test]
+    fn a_copy_continues_the_generation_and_caps_its_offset() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(5), 0);
+        t.progress(a, 900, 900, fp(5), Path::new("/l/a.log"));
+        t.ack(a, 300);
+        t.continue_in(a, Path::new("/l/a.log.1"), fp(6), 800);
+        let p = t.positions();
+        assert_eq!(
+            p.get(1, 6).map(|p| (p.path.as_str(), p.offset)),
+            Some(("/l/a.log.1", 300))
+        );
+        t.ack(a, 900);
+        assert_eq!(t.positions().get(1, 6).map(|p| p.offset), Some(800));
+        t.retain_all(Positions::default());
+        t.prune_retained(|_| false);
     }
 
     #[test]

@@ -33,7 +33,6 @@ pub mod framing;
 pub mod input;
 pub mod kubernetes;
 pub mod labels;
-pub mod multiline;
 pub mod parse;
 pub mod paths;
 pub mod pipeline;
