@@ -7,11 +7,14 @@
 //! - [`binaries`]: up-to-date example and agent binaries.
 //! - [`Prometheus`]: a real Prometheus on a free port, with query helpers.
 //! - [`loki::LokiStandIn`]: a protocol-faithful Loki stand-in that counts as Loki stores.
+//! - [`netns::NetNs`]: a network namespace with a veth link to it, whose link can be cut
+//!   (a network that silently drops packets, not a refused connection). Root only.
 //! - [`eventually`], [`eventually_async`]: bounded polling.
 //! - [`exposition`]: samples and values in Prometheus text output.
 //! - [`parse_json_strict`]: JSON that refuses a repeated key.
 //!
-//! Nothing here contacts an address outside 127.0.0.0/8.
+//! Nothing here contacts an address outside 127.0.0.0/8, but the link-local addresses of a
+//! network namespace the test creates itself.
 
 pub mod binaries;
 mod eventually;
@@ -19,6 +22,7 @@ pub mod exposition;
 mod json;
 pub mod loki;
 mod net;
+pub mod netns;
 mod process;
 pub mod prometheus;
 mod temp;

@@ -150,6 +150,19 @@ impl Checkpointer {
         inner.forget_finished();
     }
 
+    /// Where a file an input just stopped reading resumes when an input names it again
+    /// before what was read is acknowledged: the offset read. The old entry is then only
+    /// waited for (its position is not retained).
+    pub fn resume_retiring(&self, dev: u64, ino: u64) -> Option<u64> {
+        let mut inner = self.lock();
+        let f = inner
+            .files
+            .values_mut()
+            .find(|f| f.keep && f.closed && (f.fingerprint.dev, f.fingerprint.ino) == (dev, ino))?;
+        f.keep = false;
+        Some(f.read)
+    }
+
     /// Generation `id` goes on in a copy of its file (copytruncate): `path`, `fingerprint`,
     /// `len` bytes long. Its acknowledged offset stays; the saved one never passes `len`.
     pub fn continue_in(&self, id: FileId, path: &Path, fingerprint: Fingerprint, len: u64) {
@@ -271,7 +284,12 @@ impl Inner {
             .collect();
         for id in done {
             if let Some(f) = self.files.remove(&id) {
-                if f.keep {
+                let key = (f.fingerprint.dev, f.fingerprint.ino);
+                let tracked = self
+                    .files
+                    .values()
+                    .any(|o| (o.fingerprint.dev, o.fingerprint.ino) == key);
+                if f.keep && !tracked {
                     self.retained.set(f.position());
                 }
             }

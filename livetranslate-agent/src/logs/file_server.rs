@@ -448,6 +448,7 @@ impl<S: EntrySink> FileServer<S> {
             .iter_mut()
             .find(|t| t.watcher.is(meta.dev, meta.ino))
         {
+            self.deferred.remove(&(meta.dev, meta.ino));
             if t.watcher.path() != path || t.watcher.is_rotated() {
                 t.watcher.moved_to(path);
             }
@@ -474,6 +475,12 @@ impl<S: EntrySink> FileServer<S> {
             return Ok(());
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(meta.len);
+        if let Some(read) = self.checkpointer.resume_retiring(meta.dev, meta.ino) {
+            // Stopped by a reload a moment ago, named again before its lines were all
+            // acknowledged: it goes on where reading stopped.
+            self.add(input, path, file, fp, read.min(size), None, None);
+            return Ok(());
+        }
         if let Some(pos) = self.checkpointer.take_retained(meta.dev, meta.ino) {
             if pos.fingerprint.same_file(&fp, &file).unwrap_or(false) {
                 let start = if pos.offset <= size {

@@ -206,6 +206,8 @@ pub struct StreamLabels {
     limits: StreamLimits,
     cache: HashMap<Vec<(&'static str, String)>, Stream>,
     piped: HashMap<(Labels, Promoted), Stream>,
+    /// The distinct streams rendered (what the per-file cap counts).
+    rendered: HashSet<Arc<str>>,
     warned_streams: bool,
 }
 
@@ -240,6 +242,7 @@ impl StreamLabels {
             limits,
             cache: HashMap::new(),
             piped: HashMap::new(),
+            rendered: HashSet::new(),
             warned_streams: false,
         }
     }
@@ -249,8 +252,12 @@ impl StreamLabels {
         self.initial.clone()
     }
 
-    fn streams(&self) -> usize {
-        self.cache.len() + self.piped.len()
+    /// Whether another rendered set may be cached (the caches hold what the caps let
+    /// through, and a bounded number of entries: a line whose labels were capped is
+    /// rendered again rather than remembered).
+    fn may_cache(&self, capped: Option<LabelCap>) -> bool {
+        capped.is_none()
+            && self.cache.len() + self.piped.len() < 2 * self.limits.max_streams_per_file + 64
     }
 
     /// Applies the caps to the varying labels `dynamic` (indexes into `pairs`).
@@ -261,7 +268,7 @@ impl StreamLabels {
         budget: &mut ValueBudget,
     ) -> Option<LabelCap> {
         let mut capped = None;
-        if self.streams() >= self.limits.max_streams_per_file && !dynamic.is_empty() {
+        if self.rendered.len() >= self.limits.max_streams_per_file && !dynamic.is_empty() {
             if !self.warned_streams {
                 self.warned_streams = true;
                 tracing::warn!(path = %self.path, limit = self.limits.max_streams_per_file, overflow = OVERFLOW_VALUE, "file has reached its cap of distinct streams; the labels of further streams are replaced");
@@ -282,7 +289,7 @@ impl StreamLabels {
     }
 
     fn finish(
-        &self,
+        &mut self,
         pairs: Vec<(String, String)>,
         tenant: Option<Arc<str>>,
         capped: Option<LabelCap>,
@@ -297,8 +304,18 @@ impl StreamLabels {
             // Loki refuses a stream without labels (and the whole batch with it).
             labels = render_labels([("filename", self.path.as_str())]);
         }
+        let labels: Arc<str> = labels.into();
+        let labels = match self.rendered.get(&labels) {
+            Some(known) => known.clone(),
+            None => {
+                if self.rendered.len() < self.limits.max_streams_per_file {
+                    self.rendered.insert(labels.clone());
+                }
+                labels
+            }
+        };
         Stream {
-            labels: labels.into(),
+            labels,
             tenant,
             capped,
         }
@@ -329,7 +346,9 @@ impl StreamLabels {
             metrics.label_capped(c);
         }
         let labels = stream.labels.clone();
-        self.cache.insert(promoted, stream);
+        if self.may_cache(capped) {
+            self.cache.insert(promoted, stream);
+        }
         labels
     }
 
@@ -378,7 +397,9 @@ impl StreamLabels {
         if let Some(c) = capped {
             metrics.label_capped(c);
         }
-        self.piped.insert(key, stream.clone());
+        if self.may_cache(capped) {
+            self.piped.insert(key, stream.clone());
+        }
         stream
     }
 }
