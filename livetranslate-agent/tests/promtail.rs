@@ -921,3 +921,39 @@ fn a_dry_run_reads_saved_positions_and_never_writes_them() {
     let after = fs::read(dir.path().join("positions.yml")).expect("positions");
     assert_eq!(before, after, "the dry run wrote the positions file");
 }
+
+#[test]
+fn the_projects_promtail_yml_and_agent_yml_pass_the_check_together() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let promtail = root.join("monitoring/loki/promtail.yml");
+    let agent = root.join("monitoring/agent/agent.yml");
+    let promtail_arg = format!("-config.file={}", promtail.display());
+    let agent_arg = format!("--config={}", agent.display());
+    // As compose runs it, and the promtail.yml alone (as Promtail would be run).
+    let (code, out) = run(&[
+        &agent_arg,
+        &promtail_arg,
+        "-config.expand-env=true",
+        "-check-syntax",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "listen: 0.0.0.0:9080",
+        "scrape jobs: 3",
+        "Loki http://loki:3100/loki/api/v1/push",
+        "job \"livetranslate-services\": raw /app/logs/*.log",
+        "stages: json, template, labels, timestamp, labeldrop",
+        "stages: docker",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    let (code, out) = run(&[&promtail_arg, "-config.expand-env", "-check-syntax"]);
+    assert_eq!(code, 0, "{out}");
+    // Without -config.expand-env, Promtail would not expand ${LOKI_URL:-…} either.
+    let (code, out) = run(&[&promtail_arg, "-check-syntax"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("promtail.yml:") && out.contains("clients[0].url"),
+        "{out}"
+    );
+}

@@ -135,7 +135,7 @@ pub fn render(c: &Config) -> String {
                 let _ = writeln!(s, "    stages: {}", names.join(", "));
             }
             if i.filename_label {
-                let _ = writeln!(s, "    filename is a stream label");
+                let _ = writeln!(s, "    filename: a stream label (stages may drop it)");
             }
         }
     } else {
