@@ -563,6 +563,9 @@ mod tests {
             "livetranslate_agent_remote_write_queue_capacity_samples",
             "livetranslate_agent_remote_write_last_success_timestamp_seconds",
             "livetranslate_agent_remote_write_request_duration_seconds",
+            "livetranslate_agent_config_reloads_total",
+            "livetranslate_agent_config_last_reload_successful",
+            "livetranslate_agent_config_last_reload_success_timestamp_seconds",
         ] {
             assert!(out.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

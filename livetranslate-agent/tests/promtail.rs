@@ -308,6 +308,30 @@ fn a_promtail_yml_with_every_stage_is_run_stage_by_stage() {
     let e = entry(&entries, "allowed line");
     assert_eq!(&*e.labels, r#"{job="allowed", team="x"}"#);
     assert_eq!(loki.duplicates().lines_in_several_streams, 0);
+    // The agent's own metrics, with the new series (drops by stage reason, skipped paths,
+    // caps, reloads), pass Prometheus' own lint.
+    let promtool = livetranslate_test_support::require("promtool");
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    {
+        use std::io::Write as _;
+        let mut stdin = check.stdin.take().expect("stdin");
+        stdin
+            .write_all(agent.metrics_text().as_bytes())
+            .expect("metrics to promtool");
+    }
+    let out = check.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "every stage: {} entries stored, {sampled} of 2000 sampled, {limited} of 100 past the limit",
         entries.len()
