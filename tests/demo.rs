@@ -356,7 +356,7 @@ fn demo_with_a_loki_url_ships_every_line_once_with_the_standard_labels() {
         "a line stored in two streams"
     );
     let mut services = BTreeSet::new();
-    for (stream, _) in &streams {
+    for stream in streams.keys() {
         for label in [
             "service=\"",
             "environment=\"demo\"",

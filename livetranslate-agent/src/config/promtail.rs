@@ -534,7 +534,7 @@ impl PromtailFile {
                         labels: static_labels,
                         promote: Vec::new(),
                         multiline: None,
-                        filename_label: true,
+                        filename_label: Some(true),
                         pipeline_stages: sc.pipeline_stages.clone(),
                         job: Some(job.clone()),
                     };
@@ -872,7 +872,7 @@ scrape_configs:
                 .collect::<Vec<_>>(),
             ["job=app", "squad=speech", "team=speech"]
         );
-        assert!(input.filename_label);
+        assert_eq!(input.filename_label, Some(true));
         assert_eq!(input.pipeline_stages.len(), 2);
         assert_eq!(input.job.as_deref(), Some("app"));
     }

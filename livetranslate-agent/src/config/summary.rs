@@ -134,7 +134,7 @@ pub fn render(c: &Config) -> String {
                 let names: Vec<&str> = stages.iter().map(|st| st.name()).collect();
                 let _ = writeln!(s, "    stages: {}", names.join(", "));
             }
-            if i.filename_label {
+            if i.has_filename_label() {
                 let _ = writeln!(s, "    filename: a stream label (stages may drop it)");
             }
         }

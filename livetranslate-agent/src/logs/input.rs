@@ -79,10 +79,12 @@ pub struct LogInput {
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
     /// Whether the file's path is a stream label (`filename`), as Promtail makes it. Off by
-    /// default: a service's streams are then the same whichever way its lines are shipped,
-    /// and a line read again after a rotation or a crash is an exact duplicate Loki drops.
+    /// default for `format: json` (the library's lines name their service: its streams are
+    /// then the same whichever way its lines are shipped, and a line read again after a
+    /// rotation or a crash is an exact duplicate Loki drops); on for the other formats, where
+    /// the file is the only name a line has.
     #[serde(default)]
-    pub filename_label: bool,
+    pub filename_label: Option<bool>,
     /// Promtail pipeline stages, run after the format's own stages.
     #[serde(default)]
     pub pipeline_stages: Vec<StageConfig>,
@@ -108,10 +110,15 @@ impl LogInput {
             labels: BTreeMap::new(),
             promote: default_promote(),
             multiline: None,
-            filename_label: false,
+            filename_label: None,
             pipeline_stages: Vec::new(),
             job: None,
         }
+    }
+
+    /// Whether `filename` is a stream label (see [`LogInput::filename_label`]).
+    pub fn has_filename_label(&self) -> bool {
+        self.filename_label.unwrap_or(self.format != Format::Json)
     }
 
     /// Every stage a file of this input runs through: the format's (`docker`, `cri`), the
@@ -268,7 +275,7 @@ impl Input {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            filename_label: input.filename_label,
+            filename_label: input.has_filename_label(),
             holds: stages.iter().any(StageConfig::may_hold),
             stages,
             job: input.job.clone(),

@@ -220,13 +220,21 @@ async fn drive(
         let shutdown = &mut push_shutdown;
         let mut batch: Batch<FileId> = Batch::default();
         let mut client = client;
+        // The batch limits of the current client, read once per batch (not per entry).
+        let limits = |c: &Option<watch::Receiver<Arc<LokiClient>>>| {
+            c.as_ref().map_or((Duration::ZERO, usize::MAX), |c| {
+                let c = c.borrow();
+                (c.config().batch_wait, c.batch_size())
+            })
+        };
+        let (mut batch_wait, mut batch_size) = limits(&client);
         loop {
-            let deadline = batch.started().map(|s| {
-                let wait = client
-                    .as_ref()
-                    .map_or(Duration::ZERO, |c| c.borrow().config().batch_wait);
-                tokio::time::Instant::from_std(s + wait)
-            });
+            if batch.is_empty() {
+                (batch_wait, batch_size) = limits(&client);
+            }
+            let deadline = batch
+                .started()
+                .map(|s| tokio::time::Instant::from_std(s + batch_wait));
             let next = tokio::select! {
                 e = rx.recv() => e,
                 _ = sleep_until(deadline) => {
@@ -277,7 +285,7 @@ async fn drive(
                         entry.source,
                     );
                     metrics.buffered(budget.used());
-                    let full = batch.bytes() >= c.borrow().batch_size();
+                    let full = batch.bytes() >= batch_size;
                     if full
                         && !flush(&mut batch, Some(c), &tracker, &budget, &metrics, shutdown).await
                     {

@@ -10,8 +10,8 @@ use livetranslate_push::{BasicAuthSettings, HttpClientConfig, HttpClientSettings
 use serde::Deserialize;
 
 use crate::duration::HumanDuration;
-use livetranslate_telemetry::names::is_valid_label_name as valid_label_name;
 use crate::validate::{parse_http_url, KeyPath, ValidationError};
+use livetranslate_telemetry::names::is_valid_label_name as valid_label_name;
 
 /// Default scrape interval.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
