@@ -129,16 +129,30 @@ def main():
             loki["server"]["grpc_server_max_recv_msg_size"] >= 4 * 1048576,
             "Loki limits admit ~1 MiB batches with headroom")
 
-    # Agent config: inputs, Loki URL, scrape targets, remote write, positions.
+    # Agent: the log half is the design's promtail.yml (read by the agent as Promtail reads
+    # it), the metrics half agent.yml.
+    raw = open(os.path.join(ROOT, "monitoring", "loki", "promtail.yml")).read()
+    expanded = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", raw)
+    promtail = yaml.safe_load(expanded)
+    jobs_by_path = {}
+    for j in promtail.get("scrape_configs", []):
+        for sc in j.get("static_configs", []):
+            path = sc.get("labels", {}).get("__path__")
+            jobs_by_path[path] = [list(st)[0] for st in j.get("pipeline_stages", [])]
+    c.check("json" in jobs_by_path.get("/app/logs/*.log", []) and "/var/log/*.log" in jobs_by_path and
+            "docker" in jobs_by_path.get("/var/lib/docker/containers/*/*-json.log", []),
+            "promtail.yml reads the services' JSON logs, /var/log and the docker containers", jobs_by_path)
+    client = (promtail.get("clients") or [{}])[0]
+    c.check("${LOKI_URL:-http://loki:3100}" in raw and
+            client.get("url") == "http://loki:3100/loki/api/v1/push",
+            "promtail.yml pushes to ${LOKI_URL:-http://loki:3100}")
+    c.check(str(promtail.get("positions", {}).get("filename", "")).startswith("/var/lib/livetranslate-agent/"),
+            "promtail.yml keeps its positions on the agent-data volume")
     raw = open(os.path.join(ROOT, "monitoring", "agent", "agent.yml")).read()
     expanded = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", raw)
     agent = yaml.safe_load(expanded)
-    inputs = {(tuple(i["paths"]), i["format"]) for i in agent["logs"]["inputs"]}
-    c.check((("/app/logs/*.log",), "json") in inputs and (("/var/log/*.log",), "raw") in inputs and
-            (("/var/lib/docker/containers/*/*-json.log",), "docker") in inputs,
-            "agent inputs: app json, /var/log raw, docker containers")
-    c.check("${LOKI_URL:-http://loki:3100}" in raw and agent["logs"]["loki_url"] == "http://loki:3100",
-            "agent Loki URL from ${LOKI_URL:-http://loki:3100}")
+    c.check("logs" not in agent and "listen" not in agent,
+            "agent.yml leaves the logs and the server to promtail.yml")
     targets = {t for j in agent["scrape_configs"] for sc in j["static_configs"] for t in sc["targets"]}
     c.check(targets == {"orchestration-service:3000", "audio-service:5001", "translation-service:5003"},
             "agent scrapes the three services", targets)
@@ -148,10 +162,15 @@ def main():
             "agent job names differ from Prometheus' jobs (no duplicate series)")
     c.check(agent["remote_write"]["url"] == "http://prometheus:9090/api/v1/write",
             "agent remote-writes to http://prometheus:9090/api/v1/write")
-    c.check(bool(agent["logs"].get("positions_file")), "agent has a positions file")
-    agent_vols = services.get("livetranslate-agent", {}).get("volumes", [])
-    c.check(any(v.startswith("./monitoring/agent/agent.yml:") for v in agent_vols),
-            "compose mounts monitoring/agent/agent.yml into the agent")
+    agent_svc = services.get("livetranslate-agent", {})
+    agent_vols = agent_svc.get("volumes", [])
+    c.check(any(v.startswith("./monitoring/agent/agent.yml:") for v in agent_vols) and
+            any(v.startswith("./monitoring/loki/promtail.yml:/etc/promtail/promtail.yml") for v in agent_vols),
+            "compose mounts agent.yml and promtail.yml into the agent")
+    cmd = " ".join(agent_svc.get("command", []))
+    c.check("-config.file=/etc/promtail/promtail.yml" in cmd and "-config.expand-env=true" in cmd and
+            "--config=/etc/livetranslate-agent/agent.yml" in cmd,
+            "compose runs the agent with promtail.yml (-config.file, -config.expand-env) and agent.yml", cmd)
     return c.finish()
 
 

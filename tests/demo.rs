@@ -282,3 +282,104 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
         "no shutdown message in the output:\n{output}"
     );
 }
+
+/// `scripts/demo` with a Loki URL, as the README shows it (`LOKI_URL=… ./scripts/demo`): the
+/// agent is the one way lines reach Loki (the services inherit `LOKI_URL` but must not ship
+/// directly), so Loki holds exactly the lines the services wrote, each once, and every stream
+/// carries the four standard labels, as the library's direct shipping labels them.
+#[test]
+fn demo_with_a_loki_url_ships_every_line_once_with_the_standard_labels() {
+    use livetranslate_test_support::loki::LokiStandIn;
+    let loki = LokiStandIn::start();
+    let dir = TempDir::new("demo-loki");
+    let logs = dir.path().join("logs");
+    let mut ports = HashSet::new();
+    let mut port = || loop {
+        let p = free_port();
+        if ports.insert(p) {
+            return p;
+        }
+    };
+    let (orch, audio, translation, agent) = (port(), port(), port(), port());
+    let log = dir.path().join("demo-output.txt");
+    let out = std::fs::File::create(&log).expect("output file");
+    let child = Command::new("bash")
+        .arg(format!("{ROOT}/scripts/demo"))
+        .current_dir(ROOT)
+        .env("ORCHESTRATION_PORT", orch.to_string())
+        .env("AUDIO_PORT", audio.to_string())
+        .env("TRANSLATION_PORT", translation.to_string())
+        .env("AGENT_PORT", agent.to_string())
+        .env("DEMO_LOG_DIR", &logs)
+        .env("DEMO_DURATION", "20")
+        .env("DEMO_SCRAPE_INTERVAL", "1s")
+        .env("LOKI_URL", loki.url())
+        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
+        .env_remove("DEMO_PROMETHEUS")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .expect("run scripts/demo");
+    let pgid = child.id();
+    let mut demo = Group { child, pgid, log };
+    // It runs DEMO_DURATION seconds after starting, then stops on its own (the agent last,
+    // after reading the services' last lines).
+    let status = demo
+        .wait_exit(Duration::from_secs(900))
+        .unwrap_or_else(|| panic!("scripts/demo did not finish:\n{}", demo.output()));
+    assert_eq!(status.code(), Some(0), "{status}\n{}", demo.output());
+
+    let mut written = 0usize;
+    for s in SERVICES {
+        let text = std::fs::read_to_string(logs.join(format!("{s}.log")))
+            .unwrap_or_else(|e| panic!("{s}.log: {e}"));
+        let n = text.lines().count();
+        assert!(n > 0, "{s} wrote nothing");
+        written += n;
+    }
+    let entries = loki.entries();
+    let streams = loki.per_stream();
+    let dups = loki.duplicates();
+    assert_eq!(
+        entries.len(),
+        written,
+        "Loki entries ≠ lines the services wrote ({} streams: {:?})\n{}",
+        streams.len(),
+        streams.keys().collect::<Vec<_>>(),
+        demo.output()
+    );
+    assert_eq!(
+        dups.lines_in_several_streams, 0,
+        "a line stored in two streams"
+    );
+    let mut services = BTreeSet::new();
+    for stream in streams.keys() {
+        for label in [
+            "service=\"",
+            "environment=\"demo\"",
+            "version=\"",
+            "cluster=\"local\"",
+        ] {
+            assert!(stream.contains(label), "{stream} lacks {label}");
+        }
+        assert!(!stream.contains("filename="), "{stream}");
+        if let Some(s) = stream
+            .split("service=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        {
+            services.insert(s.to_owned());
+        }
+    }
+    for s in SERVICES {
+        assert!(services.contains(s), "no stream of {s}: {services:?}");
+    }
+    println!(
+        "demo with a Loki URL: {written} lines written by 3 services, {} entries in Loki, {} streams (all with service, environment, version, cluster), 0 stored twice",
+        entries.len(),
+        streams.len()
+    );
+}

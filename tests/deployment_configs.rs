@@ -747,7 +747,7 @@ fn agent_configuration_in_the_configmap_passes_check_config() {
         stdout,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("Cri: /var/log/pods/*/*/*.log"), "{stdout}");
+    assert!(stdout.contains("cri /var/log/pods/*/*/*.log"), "{stdout}");
     assert!(
         stdout.contains("positions in /var/lib/livetranslate-agent/positions.yml"),
         "{stdout}"

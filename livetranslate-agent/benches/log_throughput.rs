@@ -2,7 +2,9 @@
 //! JSON lines and pushes to a Loki stand-in on loopback (on the other core). Prints lines/s,
 //! MB/s, CPU seconds per GB and peak RSS.
 //!
-//! `cargo bench -p livetranslate-agent --bench log_throughput` (LINES=… to change the count)
+//! `cargo bench -p livetranslate-agent --bench log_throughput` (LINES=… to change the count;
+//! AGENT_BIN=… runs another agent binary under the same harness, e.g. the previous commit's
+//! release build for a before/after comparison in one session)
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -59,7 +61,9 @@ fn main() {
         ),
     )
     .expect("config");
-    let agent_bin = env!("CARGO_BIN_EXE_livetranslate-agent");
+    let agent_bin = std::env::var("AGENT_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_livetranslate-agent").to_owned());
+    let agent_bin = agent_bin.as_str();
     let pinned = Command::new("taskset").arg("--version").output().is_ok();
     let mut cmd = if pinned {
         let mut c = Command::new("taskset");

@@ -46,6 +46,55 @@ pub struct AgentMetrics {
     rw_last_success: Gauge,
     rw_duration: Histogram,
     rw_delivery: Arc<DeliveryRecord>,
+    reload: ReloadMetrics,
+}
+
+/// Configuration reloads (SIGHUP, `POST /-/reload`, `/reload`).
+#[derive(Debug, Clone)]
+struct ReloadMetrics {
+    last_successful: Gauge,
+    last_success_time: Gauge,
+    reloads: Family<Counter>,
+}
+
+impl ReloadMetrics {
+    fn new(registry: &Registry) -> Result<Self, MetricError> {
+        let last_successful = registry
+            .gauge(
+                "livetranslate_agent_config_last_reload_successful",
+                "1 if the latest configuration reload succeeded (or none was tried), 0 if it failed and the previous configuration still runs.",
+                &[],
+            )?
+            .with(&[])?;
+        last_successful.set(1.0);
+        let last_success_time = registry
+            .gauge(
+                "livetranslate_agent_config_last_reload_success_timestamp_seconds",
+                "Time the running configuration was loaded (at start or by the latest successful reload).",
+                &[],
+            )?
+            .with(&[])?;
+        last_success_time.set(unix_now());
+        let reloads = registry.counter(
+            "livetranslate_agent_config_reloads_total",
+            "Configuration reloads tried, by result.",
+            &["result"],
+        )?;
+        for r in ["success", "failure"] {
+            reloads.with(&[r])?;
+        }
+        Ok(ReloadMetrics {
+            last_successful,
+            last_success_time,
+            reloads,
+        })
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl AgentMetrics {
@@ -126,7 +175,9 @@ impl AgentMetrics {
                 LATENCY_BUCKETS,
             )?
             .with(&[])?;
+        let reload = ReloadMetrics::new(&registry)?;
         Ok(AgentMetrics {
+            reload,
             registry,
             target_up,
             scrape_samples,
@@ -145,6 +196,21 @@ impl AgentMetrics {
     /// The registry, for rendering `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// A configuration reload was tried.
+    pub fn reloaded(&self, ok: bool) {
+        self.reload.last_successful.set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            self.reload.last_success_time.set(unix_now());
+        }
+        if let Ok(c) = self
+            .reload
+            .reloads
+            .with(&[if ok { "success" } else { "failure" }])
+        {
+            c.inc();
+        }
     }
 
     /// A scrape finished: `samples` scraped (0 on failure), `ok` whether it succeeded.
@@ -256,9 +322,72 @@ impl LineDropReason {
     }
 }
 
+/// Why a matched path is not tailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// A directory (the glob should name the files in it).
+    Directory,
+    /// A named pipe: reading it would block the reader and consume what others write.
+    Fifo,
+    /// A socket, character or block device.
+    Special,
+    /// A regular file the agent may not read (permissions).
+    Unreadable,
+}
+
+impl SkipReason {
+    /// Every reason, for metrics.
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::Directory,
+        SkipReason::Fifo,
+        SkipReason::Special,
+        SkipReason::Unreadable,
+    ];
+
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::Directory => "directory",
+            SkipReason::Fifo => "fifo",
+            SkipReason::Special => "special_file",
+            SkipReason::Unreadable => "unreadable",
+        }
+    }
+
+    /// What the status page says of such a path.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::Directory => "a directory: not tailed (the glob should name its files)",
+            SkipReason::Fifo => "a named pipe (FIFO): not tailed",
+            SkipReason::Special => "a socket or device: not tailed",
+            SkipReason::Unreadable => "cannot be opened for reading (permissions)",
+        }
+    }
+}
+
+/// Which stream cap replaced label values with the overflow value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelCap {
+    /// A varying label reached its number of distinct values.
+    LabelValues,
+    /// A file reached its number of distinct streams.
+    StreamsPerFile,
+}
+
+impl LabelCap {
+    fn label(self) -> &'static str {
+        match self {
+            LabelCap::LabelValues => "label_values",
+            LabelCap::StreamsPerFile => "streams_per_file",
+        }
+    }
+}
+
 /// The log pipeline's own metrics.
 #[derive(Debug, Clone)]
 pub struct LogMetrics {
+    capped: Family<Counter>,
+    skipped_paths: Family<Gauge>,
     read_bytes: Family<Counter>,
     read_lines: Family<Counter>,
     dropped: Family<Counter>,
@@ -280,7 +409,25 @@ impl LogMetrics {
         let one_counter = |name: &str, help: &str| -> Result<Counter, MetricError> {
             registry.counter(name, help, &[])?.with(&[])
         };
+        let capped = registry.counter(
+            "livetranslate_agent_log_capped_entries_total",
+            "Log entries shipped with label values replaced by __overflow__, by the cap that was reached.",
+            &["cap"],
+        )?;
+        for c in [LabelCap::LabelValues, LabelCap::StreamsPerFile] {
+            capped.with(&[c.label()])?;
+        }
+        let skipped_paths = registry.gauge(
+            "livetranslate_agent_log_skipped_paths",
+            "Paths matched by a log input's globs that are not tailed, by reason (directory, fifo, special_file, unreadable).",
+            &["reason"],
+        )?;
+        for r in SkipReason::ALL {
+            skipped_paths.with(&[r.label()])?;
+        }
         Ok(LogMetrics {
+            capped,
+            skipped_paths,
             read_bytes: registry.counter(
                 "livetranslate_agent_log_read_bytes_total",
                 "Bytes read from a log file.",
@@ -359,8 +506,29 @@ impl LogMetrics {
 
     /// Lines dropped or altered.
     pub fn dropped(&self, reason: LineDropReason, n: u64) {
-        if let Ok(c) = self.dropped.with(&[reason.label()]) {
+        self.dropped_by(reason.label(), n);
+    }
+
+    /// Entries a pipeline stage dropped, under the stage's reason (`drop_stage`,
+    /// `match_stage`, `ratelimit_drop_stage`, `sampling_stage` or a configured
+    /// `drop_counter_reason`: a fixed set per configuration).
+    pub fn dropped_by(&self, reason: &str, n: u64) {
+        if let Ok(c) = self.dropped.with(&[reason]) {
             c.inc_by(n);
+        }
+    }
+
+    /// An entry was shipped with capped labels.
+    pub fn label_capped(&self, cap: LabelCap) {
+        if let Ok(c) = self.capped.with(&[cap.label()]) {
+            c.inc();
+        }
+    }
+
+    /// Matched paths not tailed, by reason, now.
+    pub fn skipped_paths(&self, reason: SkipReason, n: usize) {
+        if let Ok(g) = self.skipped_paths.with(&[reason.label()]) {
+            g.set(n as f64);
         }
     }
 
@@ -453,6 +621,9 @@ mod tests {
             "livetranslate_agent_remote_write_queue_capacity_samples",
             "livetranslate_agent_remote_write_last_success_timestamp_seconds",
             "livetranslate_agent_remote_write_request_duration_seconds",
+            "livetranslate_agent_config_reloads_total",
+            "livetranslate_agent_config_last_reload_successful",
+            "livetranslate_agent_config_last_reload_success_timestamp_seconds",
         ] {
             assert!(out.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

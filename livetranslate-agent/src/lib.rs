@@ -21,8 +21,8 @@
 //! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address;
 //!   [`status`]: the status page itself (data model, HTML, text and JSON views).
 //! - [`internal_events`]: every metric the agent reports about itself.
-//! - Leaves that import nothing of the agent: [`duration`], [`validate`], [`delivery`]
-//!   (a destination's delivery record). Label names follow
+//! - Leaves that import nothing of the agent: [`duration`], [`validate`], [`tz`] (time
+//!   zones), [`delivery`] (a destination's delivery record). Label names follow
 //!   the library's one rule, [`livetranslate_telemetry::names`].
 
 pub mod config;
@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod relabel;
 pub mod server;
 pub mod status;
+pub mod tz;
 pub mod validate;
 
 use std::future::Future;
@@ -43,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use config::{Config, ConfigError};
 use internal_events::AgentMetrics;
@@ -81,9 +82,29 @@ pub enum AgentError {
     },
 }
 
+/// Reads the configuration again (from the same files, flags and environment).
+pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+pub use server::ReloadRequest;
+
 /// Runs the agent until `shutdown` completes, then stops scraping, flushes the remote-write
-/// queue (for at most the configured shutdown timeout) and stops the HTTP server.
+/// queue (for at most the configured shutdown timeout) and stops the HTTP server. Without a
+/// loader, reload requests are refused.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    let (_tx, rx) = mpsc::channel(1);
+    run_with_reload(config, None, rx, shutdown).await
+}
+
+/// [`run`], reloading the configuration with `loader` on every request from `signals`
+/// (SIGHUP) and from the HTTP server (`POST /-/reload`, `/reload`). A configuration that
+/// does not load or apply is refused: the running one goes on, the error is logged and
+/// counted (`livetranslate_agent_config_reloads_total{result="failure"}`).
+pub async fn run_with_reload(
+    config: Config,
+    loader: Option<Loader>,
+    mut signals: mpsc::Receiver<ReloadRequest>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
     let version = env!("CARGO_PKG_VERSION");
     let mut const_labels: Vec<(&str, &str)> = vec![("service", "livetranslate-agent")];
     for name in ["environment", "version", "cluster"] {
@@ -150,14 +171,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
 
     let local = listener.local_addr().unwrap_or(config.listen);
-    let page = status_sources(&config, started_ms, log_metrics);
+    let page = Arc::new(std::sync::RwLock::new(status_sources(
+        &config,
+        started_ms,
+        log_metrics.clone(),
+    )));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(8);
     let app = server::router(server::ServerState {
         metrics: agent_metrics.clone(),
         status: Arc::clone(&status),
         ready: Arc::clone(&ready),
         destination,
         logs: logs_pipeline.as_ref().map(|p| p.tracker.clone()),
-        page,
+        page: Arc::clone(&page),
+        reload: loader.as_ref().map(|_| reload_tx.clone()),
     });
     let mut server_shutdown = shutdown_rx.clone();
     let server_task = tokio::spawn(async move {
@@ -176,16 +203,62 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics: agent_metrics.clone(),
         status,
     };
-    let mut manager = TargetManager::new(&config.jobs, &config.labels, ctx, USER_AGENT)?;
+    let mut manager = TargetManager::new(&config.jobs, &config.labels, ctx.clone(), USER_AGENT)?;
     manager.reconcile().await;
     tracing::info!(listen = %local, targets = manager.target_count(), "agent started");
-    let manager_task = tokio::spawn(manager.run(shutdown_rx.clone()));
+    let (mut manager_stop, manager_rx) = watch::channel(false);
+    let mut manager_task = tokio::spawn(manager.run(manager_rx));
     ready.store(true, Ordering::Release);
 
-    shutdown.await;
+    let mut current = config.clone();
+    tokio::pin!(shutdown);
+    loop {
+        let request = tokio::select! {
+            () = &mut shutdown => break,
+            Some(r) = signals.recv() => r,
+            Some(r) = reload_rx.recv() => r,
+        };
+        let outcome = match &loader {
+            None => Err("reloading is not available".to_owned()),
+            Some(load) => match load() {
+                Err(e) => Err(e.to_string()),
+                Ok(new) => {
+                    apply_reload(
+                        &mut current,
+                        new,
+                        logs_pipeline.as_ref(),
+                        &ctx,
+                        &mut manager_stop,
+                        &mut manager_task,
+                    )
+                    .await
+                }
+            },
+        };
+        agent_metrics.reloaded(outcome.is_ok());
+        let reply = match outcome {
+            Ok(later) => {
+                *page.write().unwrap_or_else(|e| e.into_inner()) =
+                    status_sources(&current, started_ms, log_metrics.clone());
+                tracing::info!("configuration reloaded");
+                for what in later {
+                    tracing::warn!(setting = %what, "changed in the configuration, applied at the next start");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload failed; the previous configuration goes on");
+                Err(e)
+            }
+        };
+        if let Some(tx) = request.reply {
+            let _ = tx.send(reply);
+        }
+    }
     tracing::info!("shutting down");
     ready.store(false, Ordering::Release);
     let _ = shutdown_tx.send(true);
+    let _ = manager_stop.send(true);
     let _ = manager_task.await;
     if let Some(p) = logs_pipeline {
         // Bounded inside by the shutdown timeout.
@@ -247,4 +320,65 @@ fn status_sources(
         metrics_mode,
         remote_write_url,
     }
+}
+
+/// Applies a reloaded configuration: the log inputs and the Loki client live, the scrape
+/// jobs by a new target manager; returns what only a restart applies (the listen address,
+/// remote write, dry run). Nothing changes when it fails.
+async fn apply_reload(
+    current: &mut Config,
+    mut new: Config,
+    logs: Option<&logs::pipeline::LogsPipeline>,
+    ctx: &ScrapeContext,
+    manager_stop: &mut watch::Sender<bool>,
+    manager_task: &mut tokio::task::JoinHandle<()>,
+) -> Result<Vec<String>, String> {
+    let mut later = Vec::new();
+    if new.listen != current.listen {
+        later.push(format!("listen ({} → {})", current.listen, new.listen));
+        new.listen = current.listen;
+    }
+    if format!("{:?}", new.remote_write) != format!("{:?}", current.remote_write) {
+        later.push("remote_write".to_owned());
+        new.remote_write = current.remote_write.clone();
+    }
+    if new.dry_run != current.dry_run {
+        later.push("dry run".to_owned());
+        new.dry_run = current.dry_run;
+        new.logs.dry_run = current.dry_run;
+    }
+    let jobs_changed =
+        format!("{:?}", new.jobs) != format!("{:?}", current.jobs) || new.labels != current.labels;
+    // Built first: a failure leaves everything as it was.
+    let manager = if jobs_changed {
+        Some(
+            TargetManager::new(&new.jobs, &new.labels, ctx.clone(), USER_AGENT)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    match logs {
+        Some(p) if new.logs.enabled() => {
+            later.extend(p.reconfigure(&new.logs).map_err(|e| e.to_string())?);
+        }
+        Some(_) => {
+            return Err(
+                "the new configuration ships no logs (no Loki URL, no inputs); restart the agent to stop the log pipeline".to_owned(),
+            )
+        }
+        None if new.logs.enabled() => later.push("the log pipeline (none ran at start)".to_owned()),
+        None => {}
+    }
+    if let Some(mut m) = manager {
+        let _ = manager_stop.send(true);
+        let _ = (&mut *manager_task).await;
+        m.reconcile().await;
+        tracing::info!(targets = m.target_count(), "scrape jobs reloaded");
+        let (tx, rx) = watch::channel(false);
+        *manager_stop = tx;
+        *manager_task = tokio::spawn(m.run(rx));
+    }
+    *current = new;
+    Ok(later)
 }

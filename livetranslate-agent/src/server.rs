@@ -1,6 +1,9 @@
-//! The agent's HTTP server: `/metrics` (its own metrics), `/ready` and the status page on `/`
+//! The agent's HTTP server: `/metrics` (its own metrics), `/ready`, the status page on `/`
 //! (also on `/targets`, where Promtail and Prometheus keep theirs), rendered by
-//! [`crate::status`].
+//! [`crate::status`], and configuration reloads: `POST /-/reload` (as Prometheus and
+//! Alertmanager take it; `PUT` too) and Promtail's `/reload` (`GET` or `POST`). A reload
+//! answers 200 once the new configuration runs, 500 with the error when it was refused (the
+//! previous one goes on).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::internal_events::AgentMetrics;
 use crate::logs::checkpointer::Checkpointer;
@@ -64,8 +68,17 @@ pub struct ServerState {
     pub destination: String,
     /// Progress of the tailed log files, when logs are shipped.
     pub logs: Option<Arc<Checkpointer>>,
-    /// The rest of what the status page shows.
-    pub page: PageSources,
+    /// The rest of what the status page shows (replaced by a reload).
+    pub page: Arc<std::sync::RwLock<PageSources>>,
+    /// Where reload requests go (none: reloading is not available).
+    pub reload: Option<mpsc::Sender<ReloadRequest>>,
+}
+
+/// A request to reload the configuration; the outcome goes back on `reply`.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// Where the outcome goes (the error message of a refused configuration).
+    pub reply: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// The router.
@@ -75,6 +88,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/targets", get(status_page))
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
+        .route("/reload", get(reload).post(reload))
         .with_state(state)
 }
 
@@ -83,6 +98,27 @@ async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
         s.metrics.registry().render(),
     )
+}
+
+async fn reload(State(s): State<ServerState>) -> impl IntoResponse {
+    let Some(tx) = s.reload else {
+        return (
+            StatusCode::NOT_IMPLEMENTED,
+            "reloading is not available\n".to_owned(),
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if tx.send(ReloadRequest { reply: Some(reply) }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".to_owned());
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, "configuration reloaded\n".to_owned()),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".to_owned()),
+    }
 }
 
 async fn ready(State(s): State<ServerState>) -> impl IntoResponse {
@@ -95,7 +131,8 @@ async fn ready(State(s): State<ServerState>) -> impl IntoResponse {
 
 /// The snapshot the status page shows now.
 pub fn snapshot(state: &ServerState) -> Snapshot {
-    state.page.collect(
+    let page = state.page.read().unwrap_or_else(|e| e.into_inner());
+    page.collect(
         &state.metrics,
         &state.status,
         state.logs.as_deref(),

@@ -141,7 +141,7 @@ fn check_config_prints_a_summary_and_exits_0() {
     );
     assert!(s.contains("logs: dry run"), "{s}");
     assert!(s.contains("positions in positions.yml"), "{s}");
-    assert!(s.contains("Json: /var/log/lt/*.log"), "{s}");
+    assert!(s.contains("json /var/log/lt/*.log"), "{s}");
 }
 
 #[test]

@@ -4,15 +4,15 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use common::logs::{seq_of, summary, tally, wait_all, write_lines, Rotation};
 use common::Agent;
-use livetranslate_test_support::loki::{decode_push, LokiStandIn, Mode, Received};
+use livetranslate_test_support::loki::{decode_push, LokiStandIn, Mode};
 use livetranslate_test_support::TempDir;
 
 /// The directory the test's log files are written to.
@@ -44,113 +44,6 @@ fn write_config(dir: &TempDir, loki: &str, extra: &str) -> PathBuf {
     );
     fs::write(&path, text).expect("config");
     path
-}
-
-/// A JSON log line like the library writes, with its own timestamp and a sequence number.
-fn json_line(seq: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
-    let mut ts = String::new();
-    livetranslate_telemetry::logging::write_rfc3339(&mut ts, UNIX_EPOCH + now);
-    format!(
-        "{{\"timestamp\":\"{ts}\",\"level\":\"{}\",\"service\":\"audio\",\"target\":\"t\",\"message\":\"chunk seq={seq}\",\"pad\":\"{}\"}}\n",
-        if seq % 10 == 0 { "ERROR" } else { "INFO" },
-        "x".repeat(100)
-    )
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Rotation {
-    None,
-    /// Rotate every this many bytes, alternating rename and copytruncate.
-    Every(u64),
-}
-
-/// Appends `n` lines to `dir/app.log` at about `rate` lines/s.
-fn write_lines(dir: &Path, range: std::ops::Range<u64>, rate: u64, rotation: Rotation) {
-    let path = dir.join("app.log");
-    let open = || {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .expect("open log")
-    };
-    let mut f = std::io::BufWriter::new(open());
-    let mut written = 0u64;
-    let mut k = 0u32;
-    let start = Instant::now();
-    let first = range.start;
-    for seq in range {
-        let line = json_line(seq);
-        f.write_all(line.as_bytes()).expect("write");
-        written += line.len() as u64;
-        if let Rotation::Every(limit) = rotation {
-            if written >= limit {
-                f.flush().expect("flush");
-                written = 0;
-                k += 1;
-                let rotated = dir.join(format!("app.log.{k}"));
-                if k % 2 == 1 {
-                    fs::rename(&path, &rotated).expect("rename");
-                    f = std::io::BufWriter::new(open());
-                } else {
-                    fs::copy(&path, &rotated).expect("copy");
-                    f.get_ref().set_len(0).expect("truncate");
-                }
-            }
-        }
-        if (seq - first) % 100 == 99 {
-            f.flush().expect("flush");
-            let due = Duration::from_secs_f64((seq - first + 1) as f64 / rate as f64);
-            if let Some(ahead) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(ahead);
-            }
-        }
-    }
-    f.flush().expect("flush");
-}
-
-fn seq_of(line: &str) -> Option<u64> {
-    let i = line.find("seq=")? + 4;
-    line[i..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Over the entries Loki stores (each distinct labels, timestamp and line once): (missing
-/// sequence numbers, lines stored more than once — a real duplicate, which Loki would keep).
-fn tally(entries: &[Received], n: u64) -> (Vec<u64>, u64) {
-    let mut seen: HashMap<u64, u64> = HashMap::new();
-    for e in entries {
-        if let Some(s) = seq_of(&e.line) {
-            *seen.entry(s).or_default() += 1;
-        }
-    }
-    let missing = (0..n).filter(|s| !seen.contains_key(s)).collect();
-    let dups = seen.values().map(|c| c - 1).sum();
-    (missing, dups)
-}
-
-/// Waits (bounded) until every line 0..n arrived.
-fn wait_all(loki: &LokiStandIn, n: u64, limit: Duration) -> (Vec<u64>, u64) {
-    let start = Instant::now();
-    loop {
-        let (missing, dups) = tally(&loki.entries(), n);
-        if missing.is_empty() || start.elapsed() > limit {
-            return (missing, dups);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn summary(missing: &[u64]) -> String {
-    format!(
-        "{} missing, first {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    )
 }
 
 #[test]
@@ -196,10 +89,11 @@ fn ships_lines_with_labels_and_their_own_timestamps() {
         "service=\"audio\"",
         "environment=\"test\"",
         "cluster=\"test-cluster\"",
-        "filename=",
     ] {
         assert!(e.labels.contains(label), "{label} not in {}", e.labels);
     }
+    // As the library's direct shipping: no filename (the input does not ask for it).
+    assert!(!e.labels.contains("filename="), "{}", e.labels);
     // The line's own timestamp is used, so a re-sent line is a duplicate Loki drops.
     let ts_field = e
         .line

@@ -163,6 +163,23 @@ impl PushClient {
         &self.url
     }
 
+    /// The same client (sharing its connection pool) sending Loki's tenant `tenant`
+    /// instead of the configured one: Promtail's `tenant` pipeline stage routes entries by
+    /// tenant this way.
+    ///
+    /// ```
+    /// use livetranslate_push::PushClient;
+    /// let c = PushClient::builder("http://127.0.0.1:3100/loki/api/v1/push").build().unwrap();
+    /// assert!(c.with_tenant_id("team-b").is_ok());
+    /// assert!(c.with_tenant_id("bad\ntenant").is_err());
+    /// ```
+    pub fn with_tenant_id(&self, tenant: &str) -> Result<PushClient, ClientError> {
+        let value = crate::loki::tenant_header(tenant)?;
+        let mut c = self.clone();
+        c.headers.insert(crate::loki::TENANT_HEADER, value);
+        Ok(c)
+    }
+
     /// One attempt, classified (`Retry-After` capped at `retry_after_cap`).
     pub async fn send(&self, body: Bytes, retry_after_cap: Duration) -> Attempt {
         let mut req = self

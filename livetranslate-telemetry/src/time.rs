@@ -43,6 +43,45 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month as u32, day as u32)
 }
 
+/// Whether `year` is a leap year of the proleptic Gregorian calendar.
+///
+/// ```
+/// use livetranslate_telemetry::time::is_leap_year;
+/// assert!(is_leap_year(2000) && is_leap_year(2024) && !is_leap_year(1900) && !is_leap_year(2023));
+/// ```
+pub fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// The number of days of `month` (1–12) in `year`.
+///
+/// ```
+/// use livetranslate_telemetry::time::days_in_month;
+/// assert_eq!(days_in_month(2024, 2), 29);
+/// assert_eq!(days_in_month(2023, 2), 28);
+/// assert_eq!(days_in_month(2023, 4), 30);
+/// ```
+pub fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The year (UTC) of a Unix time in seconds.
+///
+/// ```
+/// use livetranslate_telemetry::time::year_of_unix;
+/// assert_eq!(year_of_unix(0), 1970);
+/// assert_eq!(year_of_unix(-1), 1969);
+/// assert_eq!(year_of_unix(1_700_000_000), 2023);
+/// ```
+pub fn year_of_unix(secs: i64) -> i64 {
+    civil_from_days(secs.div_euclid(86_400)).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

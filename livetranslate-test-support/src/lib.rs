@@ -9,12 +9,15 @@
 //! - [`loki::LokiStandIn`]: a protocol-faithful Loki stand-in that counts as Loki stores.
 //! - [`Chromium`]: a real headless browser for pages served on loopback (DOM, screenshots);
 //!   [`assert_valid_html`]: HTML checked by HTML Tidy.
+//! - [`netns::NetNs`]: a network namespace with a veth link to it, whose link can be cut
+//!   (a network that silently drops packets, not a refused connection). Root only.
 //! - [`eventually`], [`eventually_async`]: bounded polling.
 //! - [`exposition`]: samples and values in Prometheus text output.
 //! - [`parse_json_strict`]: JSON that refuses a repeated key.
 //! - [`promtool_check_metrics`]: `promtool check metrics` on an exposition.
 //!
-//! Nothing here contacts an address outside 127.0.0.0/8.
+//! Nothing here contacts an address outside 127.0.0.0/8, but the link-local addresses of a
+//! network namespace the test creates itself.
 
 pub mod binaries;
 pub mod browser;
@@ -24,6 +27,7 @@ pub mod html;
 mod json;
 pub mod loki;
 mod net;
+pub mod netns;
 mod process;
 pub mod prometheus;
 mod promtool;

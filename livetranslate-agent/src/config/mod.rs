@@ -11,11 +11,17 @@
 //!
 //! A component's error names the key path of the bad value (`scrape_configs[0].timeout`);
 //! [`Config::load`] turns it into `file:line:column` with [`locate`].
+//!
+//! A promtail.yml ([`promtail`]) is read too: the format is told from the file's keys (or
+//! `--config-format`), and its sections are handed to the same components. `--config` and
+//! Promtail's `-config.file` may name one file each, one of each format: the promtail.yml
+//! then gives the log half and the server, the agent's file the rest.
 
 pub mod cli;
 pub mod env;
 pub mod file;
 pub mod locate;
+pub mod promtail;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -24,8 +30,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use cli::Cli;
+pub use cli::{Cli, ConfigFormat};
 pub use file::FileConfig;
+pub use promtail::{FileFormat, PromtailFile};
 
 use crate::logs::config::LogsFlags;
 use crate::logs::LogsConfig;
@@ -133,6 +140,23 @@ pub struct Config {
     pub logs: LogsConfig,
     /// Bound on the final flush at shutdown.
     pub shutdown_timeout: Duration,
+    /// The files it came from, with their formats.
+    pub files: Vec<(PathBuf, FileFormat)>,
+    /// A log level asked for by the configuration (`server.log_level`, `-log.level`).
+    pub log_level: Option<String>,
+}
+
+/// One configuration file, read (and expanded when its format says so).
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+/// The files of a configuration, by format.
+#[derive(Default)]
+struct Sources {
+    agent: Option<(Source, FileConfig)>,
+    promtail: Option<(Source, PromtailFile)>,
 }
 
 /// Strips serde_yaml's " at line N column M" suffix (the location is printed up front).
@@ -183,6 +207,17 @@ pub fn parse_config_text(path: &Path, text: &str) -> Result<FileConfig, ConfigEr
     })
 }
 
+/// The top-level keys of a YAML text (none when it does not parse).
+fn top_level_keys(text: &str) -> Vec<String> {
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+        Ok(serde_yaml_ng::Value::Mapping(m)) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Checks the standard labels of `labels:`.
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     let at = KeyPath::root().key("labels");
@@ -207,21 +242,196 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ValidationError
     Ok(())
 }
 
-impl Config {
-    /// Builds the configuration from flags and (if `--config` is given) the file, reading
-    /// environment variables through `env` for `${VAR}` expansion.
-    pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let Some(path) = &cli.config else {
-            return Self::from_parts(cli, FileConfig::default());
+/// Reads the files `--config` and `-config.file` name, each in its format.
+fn read_sources(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Sources, ConfigError> {
+    let mut sources = Sources::default();
+    for (path, flag) in [
+        (&cli.config, "--config"),
+        (&cli.config_file, "-config.file"),
+    ] {
+        let Some(path) = path else { continue };
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw = String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "not UTF-8".to_owned(),
+        })?;
+        let format = match cli.config_format {
+            ConfigFormat::Agent => FileFormat::Agent,
+            ConfigFormat::Promtail => FileFormat::Promtail,
+            ConfigFormat::Auto => {
+                promtail::detect(&raw).map_err(|message| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    line: 1,
+                    column: 1,
+                    message,
+                })?
+            }
         };
-        let text = read_config_text(path, env)?;
-        let file = parse_config_text(path, &text)?;
-        Self::from_parts(cli, file).map_err(|e| e.locate_in(path, &text))
+        // Promtail expands variables only with -config.expand-env; the agent's file always.
+        let text = if format == FileFormat::Agent || cli.expand_env {
+            env::expand_env(&raw, env).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?
+        } else {
+            raw
+        };
+        let source = Source {
+            path: path.to_owned(),
+            text,
+        };
+        let twice = || {
+            ConfigError::Invalid {
+            location: None,
+            error: ValidationError::flag(
+                flag,
+                "two configuration files in the same format; give one of each (--config for the agent's, -config.file for a promtail.yml)",
+            ),
+        }
+        };
+        match format {
+            FileFormat::Agent => {
+                let file = parse_config_text(&source.path, &source.text)?;
+                if sources.agent.replace((source, file)).is_some() {
+                    return Err(twice());
+                }
+            }
+            FileFormat::Promtail => {
+                let file: PromtailFile = if source.text.trim().is_empty() {
+                    PromtailFile::default()
+                } else {
+                    serde_yaml_ng::from_str(&source.text).map_err(|e| {
+                        let (line, column) =
+                            e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                        ConfigError::Syntax {
+                            path: source.path.clone(),
+                            line,
+                            column,
+                            message: yaml_message(&e),
+                        }
+                    })?
+                };
+                if sources.promtail.replace((source, file)).is_some() {
+                    return Err(twice());
+                }
+            }
+        }
+    }
+    Ok(sources)
+}
+
+impl Config {
+    /// Builds the configuration from flags and the files `--config` / `-config.file` name
+    /// (each the agent's format or a promtail.yml), reading environment variables through
+    /// `env` for `${VAR}` expansion.
+    pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let sources = read_sources(cli, env)?;
+        let Some((psrc, pfile)) = sources.promtail else {
+            return match sources.agent {
+                None => Self::from_parts(cli, FileConfig::default()),
+                Some((src, file)) => {
+                    let mut c = Self::from_parts(cli, file)
+                        .map_err(|e| e.locate_in(&src.path, &src.text))?;
+                    c.files = vec![(src.path, FileFormat::Agent)];
+                    Ok(c)
+                }
+            };
+        };
+        let in_promtail =
+            |e: ValidationError| ConfigError::from(e).locate_in(&psrc.path, &psrc.text);
+        let parts = pfile.into_parts().map_err(in_promtail)?;
+        let (mut file, agent_src) = match sources.agent {
+            Some((src, f)) => (f, Some(src)),
+            None => (FileConfig::default(), None),
+        };
+        let in_agent = |e: ConfigError| match &agent_src {
+            Some(src) => e.locate_in(&src.path, &src.text),
+            None => e,
+        };
+        if agent_src.is_some() {
+            let keys = top_level_keys(agent_src.as_ref().map_or("", |s| s.text.as_str()));
+            if keys.iter().any(|k| k == "logs") {
+                return Err(in_agent(ConfigError::from(ValidationError::at(
+                    KeyPath::root().key("logs"),
+                    "the logs are configured by the promtail.yml given with -config.file; remove `logs` from this file",
+                ))));
+            }
+            if keys.iter().any(|k| k == "listen") && parts.listen.is_some() {
+                return Err(in_agent(ConfigError::from(ValidationError::at(
+                    KeyPath::root().key("listen"),
+                    "the promtail.yml's server block gives the listen address too; keep one",
+                ))));
+            }
+        }
+        if file.listen.is_none() {
+            if let Some((l, at)) = &parts.listen {
+                crate::server::listen_address(None, Some(l))
+                    .map_err(|e| in_promtail(ValidationError::at(at.clone(), e.message)))?;
+                file.listen = Some(l.to_string());
+            }
+        }
+        if file.shutdown_timeout.is_none() {
+            file.shutdown_timeout = parts.shutdown_timeout;
+        }
+        let origins = parts.origins;
+        file.logs = parts.logs;
+        // The client's external labels are the lowest precedence, under the standard labels.
+        let external = parts.external_labels;
+        let mut c = Self::from_parts_with(cli, file, &external, |e| match e {
+            ConfigError::Invalid {
+                location: None,
+                error,
+            } if error.path().is_some_and(|p| {
+                p.segments().first() == Some(&crate::validate::Segment::Key("logs".into()))
+            }) =>
+            {
+                let path = error.path().map(|p| promtail::promtail_path(p, &origins));
+                let error = ValidationError {
+                    origin: path.map_or(error.origin.clone(), crate::validate::Origin::Key),
+                    message: error.message,
+                };
+                ConfigError::from(error).locate_in(&psrc.path, &psrc.text)
+            }
+            other => in_agent(other),
+        })?;
+        c.log_level = c.log_level.or(parts.log_level);
+        c.files = agent_src
+            .map(|s| (s.path, FileFormat::Agent))
+            .into_iter()
+            .chain([(psrc.path.clone(), FileFormat::Promtail)])
+            .collect();
+        Ok(c)
     }
 
     /// Merges flags over a parsed file and has each component check its section. Errors
     /// carry the key path (see [`ConfigError::locate_in`]).
     pub fn from_parts(cli: &Cli, file: FileConfig) -> Result<Config, ConfigError> {
+        Self::from_parts_with(cli, file, &BTreeMap::new(), |e| e)
+    }
+
+    /// [`Config::from_parts`] with labels under the standard ones (a Promtail client's
+    /// external labels) and a way to place errors.
+    fn from_parts_with(
+        cli: &Cli,
+        file: FileConfig,
+        external_labels: &BTreeMap<String, String>,
+        place: impl Fn(ConfigError) -> ConfigError,
+    ) -> Result<Config, ConfigError> {
+        Self::assemble(cli, file, external_labels).map_err(place)
+    }
+
+    fn assemble(
+        cli: &Cli,
+        file: FileConfig,
+        external_labels: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
         let listen = crate::server::listen_address(cli.listen.as_deref(), file.listen.as_deref())?;
         check_labels(&file.labels)?;
         let jobs = build_jobs(
@@ -238,9 +448,15 @@ impl Config {
             &KeyPath::root().key("remote_write"),
         )?;
         let dry_run = cli.dry_run || file.dry_run;
-        let shutdown_timeout = file
-            .shutdown_timeout
-            .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0);
+        let shutdown_timeout = crate::logs::config::duration_in(
+            &KeyPath::root(),
+            "shutdown_timeout",
+            file.shutdown_timeout,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            (Duration::from_millis(1), Duration::from_secs(3600)),
+        )?;
+        let mut stream_labels = external_labels.clone();
+        stream_labels.extend(file.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let logs = LogsConfig::from_parts(
             LogsFlags {
                 log_paths: &cli.log_paths,
@@ -248,12 +464,12 @@ impl Config {
                 positions_file: cli.positions_file.as_deref(),
             },
             file.logs,
-            &file.labels,
+            &stream_labels,
             dry_run,
             shutdown_timeout,
         )?;
         Ok(Config {
-            source: cli.config.clone(),
+            source: cli.config.clone().or_else(|| cli.config_file.clone()),
             listen,
             labels: file.labels,
             jobs,
@@ -261,6 +477,8 @@ impl Config {
             dry_run,
             logs,
             shutdown_timeout,
+            files: Vec::new(),
+            log_level: cli.log_level.clone(),
         })
     }
 

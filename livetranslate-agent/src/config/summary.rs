@@ -8,10 +8,20 @@ use crate::duration::HumanDuration;
 /// Renders the summary of `c`.
 pub fn render(c: &Config) -> String {
     let mut s = String::new();
-    let src = c
-        .source
-        .as_ref()
-        .map_or_else(|| "flags only".to_owned(), |p| p.display().to_string());
+    let src = if c.files.is_empty() {
+        c.source
+            .as_ref()
+            .map_or_else(|| "flags only".to_owned(), |p| p.display().to_string())
+    } else {
+        c.files
+            .iter()
+            .map(|(p, f)| match f {
+                super::FileFormat::Agent => p.display().to_string(),
+                super::FileFormat::Promtail => format!("{} (promtail.yml)", p.display()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(s, "configuration OK ({src})");
     let _ = writeln!(s, "listen: {}", c.listen);
     if !c.labels.is_empty() {
@@ -66,11 +76,67 @@ pub fn render(c: &Config) -> String {
         };
         let _ = writeln!(
             s,
-            "logs: {to}, positions in {}",
-            c.logs.positions_file.display()
+            "logs: {to}, positions in {}{}",
+            c.logs.positions_file.display(),
+            if c.dry_run {
+                " (read, never written)"
+            } else {
+                ""
+            }
+        );
+        if let Some(l) = &c.logs.loki {
+            let _ = writeln!(
+                s,
+                "  batches of {} B or every {}, timeout {}, backoff {}..{}, {}",
+                l.batch_size,
+                HumanDuration(l.batch_wait),
+                HumanDuration(l.timeout),
+                HumanDuration(l.min_backoff),
+                HumanDuration(l.max_backoff),
+                l.max_retries.map_or_else(
+                    || "retried until Loki takes them".to_owned(),
+                    |n| format!("given up after {n} retries")
+                ),
+            );
+        }
+        let r = &c.logs.reader;
+        let _ = writeln!(
+            s,
+            "  poll {}, globs every {}, positions saved every {}, rotated files watched {}, at most {} values per label and {} streams per file",
+            HumanDuration(r.poll_interval),
+            HumanDuration(r.discover_interval),
+            HumanDuration(c.logs.sync_period),
+            HumanDuration(r.rotate_wait),
+            r.limits.max_label_values,
+            r.limits.max_streams_per_file,
         );
         for i in &c.logs.inputs {
-            let _ = writeln!(s, "  {:?}: {}", i.format, i.paths.join(", "));
+            let name = i
+                .job
+                .as_ref()
+                .map_or_else(String::new, |j| format!("job {j:?}: "));
+            let format = match i.format {
+                crate::logs::Format::Json => "json",
+                crate::logs::Format::Docker => "docker",
+                crate::logs::Format::Cri => "cri",
+                crate::logs::Format::Raw => "raw",
+            };
+            let _ = writeln!(s, "  {name}{format} {}", i.paths.join(", "));
+            if !i.exclude.is_empty() {
+                let _ = writeln!(s, "    exclude: {}", i.exclude.join(", "));
+            }
+            if !i.labels.is_empty() {
+                let l: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(s, "    labels: {}", l.join(", "));
+            }
+            let stages = i.stages();
+            if !stages.is_empty() {
+                let names: Vec<&str> = stages.iter().map(|st| st.name()).collect();
+                let _ = writeln!(s, "    stages: {}", names.join(", "));
+            }
+            if i.has_filename_label() {
+                let _ = writeln!(s, "    filename: a stream label (stages may drop it)");
+            }
         }
     } else {
         let _ = writeln!(s, "logs: not shipped (no Loki URL)");

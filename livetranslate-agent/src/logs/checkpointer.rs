@@ -6,6 +6,11 @@
 //! per line: its input and labels, whether it was rotated away, its latest read error, how
 //! long its oldest unacknowledged byte has waited, the files finished lately and the paths
 //! that could not be opened.
+//!
+//! It also keeps the positions of files that are not tailed now ("retained"): those loaded at
+//! startup and not found yet, and those whose input a reload removed. A file found again
+//! resumes there; a retained position is forgotten once its path no longer leads to its file
+//! (as Promtail cleans its positions).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -49,6 +54,10 @@ pub struct FileStatus {
     /// (size, first seen): sizes seen while bytes were unacknowledged, at most one mark a
     /// second; the front one dates the oldest unacknowledged byte.
     marks: VecDeque<(u64, Instant)>,
+    /// Keep the position once closed and acknowledged (its input was removed by a reload).
+    pub keep: bool,
+    /// The file is a copy (copytruncate) this long: the saved offset never passes it.
+    pub cap: Option<u64>,
 }
 
 /// A read or open error, and when it happened.
@@ -129,11 +138,20 @@ impl FileStatus {
             self.marks.pop_front();
         }
     }
+
+    fn position(&self) -> Position {
+        Position {
+            path: self.path.clone(),
+            fingerprint: self.fingerprint,
+            offset: self.cap.map_or(self.acked, |c| self.acked.min(c)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     files: BTreeMap<FileId, FileStatus>,
+    retained: Positions,
     dirty: bool,
     next_id: u64,
     finished: VecDeque<FileStatus>,
@@ -173,6 +191,8 @@ impl Checkpointer {
                 failing: false,
                 finished_ms: None,
                 marks: VecDeque::new(),
+                keep: false,
+                cap: None,
             },
         );
         inner.unreadable.remove(path.to_string_lossy().as_ref());
@@ -205,23 +225,23 @@ impl Checkpointer {
         }
     }
 
-    /// Discovery found `path` (matched by input `input`) but could not open it. "Not found"
-    /// (a file gone between the listing and the open) is not recorded.
-    pub fn open_failed(&self, input: usize, path: &Path, error: &std::io::Error) {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            return;
-        }
+    /// The paths discovery found and cannot tail now (`(input, path, why)`): they replace the
+    /// previous list; a path already listed for the same reason keeps the time it was first
+    /// seen.
+    pub fn set_unreadable(&self, now: Vec<(usize, String, String)>) {
         let mut inner = self.lock();
-        let key = path.to_string_lossy().into_owned();
-        if inner.unreadable.len() >= UNREADABLE_KEPT && !inner.unreadable.contains_key(&key) {
-            return;
+        let mut next = BTreeMap::new();
+        for (input, path, message) in now.into_iter().take(UNREADABLE_KEPT) {
+            let error = match inner.unreadable.remove(&path) {
+                Some((_, e)) if e.message == message => e,
+                _ => FileError::now(message),
+            };
+            next.insert(path, (input, error));
         }
-        inner
-            .unreadable
-            .insert(key, (input, FileError::now(error.to_string())));
+        inner.unreadable = next;
     }
 
-    /// The paths that could not be opened, by path.
+    /// The paths discovery found and cannot tail, by path.
     pub fn unreadable(&self) -> Vec<Unreadable> {
         self.lock()
             .unreadable
@@ -237,6 +257,95 @@ impl Checkpointer {
     /// The files finished lately (read to their end and fully acknowledged), oldest first.
     pub fn finished(&self) -> Vec<FileStatus> {
         self.lock().finished.iter().cloned().collect()
+    }
+
+    /// Positions of files not tailed yet (loaded at startup).
+    pub fn retain_all(&self, positions: Positions) {
+        let mut inner = self.lock();
+        for p in positions.iter() {
+            inner.retained.set(p.clone());
+        }
+        inner.dirty = true;
+    }
+
+    /// Takes the retained position of the file with this device and inode.
+    pub fn take_retained(&self, dev: u64, ino: u64) -> Option<Position> {
+        let mut inner = self.lock();
+        let p = inner.retained.get(dev, ino).cloned();
+        if p.is_some() {
+            inner.retained.remove(dev, ino);
+            inner.dirty = true;
+        }
+        p
+    }
+
+    /// Every retained position.
+    pub fn retained(&self) -> Positions {
+        self.lock().retained.clone()
+    }
+
+    /// Forgets retained positions whose path no longer leads to their file (`exists` tells
+    /// whether the path still holds the file with that device and inode).
+    pub fn prune_retained(&self, exists: impl Fn(&Position) -> bool) {
+        let mut inner = self.lock();
+        let gone: Vec<(u64, u64)> = inner
+            .retained
+            .iter()
+            .filter(|p| !exists(p))
+            .map(|p| (p.fingerprint.dev, p.fingerprint.ino))
+            .collect();
+        for (dev, ino) in &gone {
+            inner.retained.remove(*dev, *ino);
+        }
+        inner.dirty |= !gone.is_empty();
+    }
+
+    /// The reader stopped reading `id` at `read` because its input was removed: once what
+    /// was read is acknowledged, its position is retained (a later input naming the file
+    /// resumes there).
+    pub fn retire(&self, id: FileId, read: u64) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.files.get_mut(&id) {
+            f.closed = true;
+            f.keep = true;
+            f.read = read;
+        }
+        inner.dirty = true;
+        inner.forget_finished();
+    }
+
+    /// Where a file an input just stopped reading resumes when an input names it again
+    /// before what was read is acknowledged: the offset read. The old entry is then only
+    /// waited for (its position is not retained).
+    pub fn resume_retiring(&self, dev: u64, ino: u64) -> Option<u64> {
+        let mut inner = self.lock();
+        let f = inner
+            .files
+            .values_mut()
+            .find(|f| f.keep && f.closed && (f.fingerprint.dev, f.fingerprint.ino) == (dev, ino))?;
+        f.keep = false;
+        Some(f.read)
+    }
+
+    /// Generation `id` goes on in a copy of its file (copytruncate): `path`, `fingerprint`,
+    /// `len` bytes long. Its acknowledged offset stays; the saved one never passes `len`.
+    pub fn continue_in(&self, id: FileId, path: &Path, fingerprint: Fingerprint, len: u64) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.files.get_mut(&id) {
+            f.path = path.to_string_lossy().into_owned();
+            f.fingerprint = fingerprint;
+            f.size = len;
+            f.cap = Some(len);
+            f.closed = false;
+        }
+        inner.dirty = true;
+    }
+
+    /// Stops tracking `id` at once, acknowledged or not (its file is read by another id).
+    pub fn forget(&self, id: FileId) {
+        let mut inner = self.lock();
+        inner.files.remove(&id);
+        inner.dirty = true;
     }
 
     /// Records reading progress (and a grown fingerprint or a new path after a rename).
@@ -298,20 +407,16 @@ impl Checkpointer {
     }
 
     /// The positions to save: for each inode, its oldest generation still tracked (a
-    /// truncated file's new generation only counts once the old one is fully acknowledged).
+    /// truncated file's new generation only counts once the old one is fully acknowledged),
+    /// and the retained positions.
     pub fn positions(&self) -> Positions {
         let inner = self.lock();
-        let mut positions = Positions::default();
+        let mut positions = inner.retained.clone();
+        let mut tracked = std::collections::HashSet::new();
         for f in inner.files.values() {
-            if positions
-                .get(f.fingerprint.dev, f.fingerprint.ino)
-                .is_none()
-            {
-                positions.set(Position {
-                    path: f.path.clone(),
-                    fingerprint: f.fingerprint,
-                    offset: f.acked,
-                });
+            let key = (f.fingerprint.dev, f.fingerprint.ino);
+            if tracked.insert(key) {
+                positions.set(f.position());
             }
         }
         positions
@@ -350,6 +455,14 @@ impl Inner {
         let at = now_ms();
         for id in done {
             if let Some(mut f) = self.files.remove(&id) {
+                let key = (f.fingerprint.dev, f.fingerprint.ino);
+                let tracked = self
+                    .files
+                    .values()
+                    .any(|o| (o.fingerprint.dev, o.fingerprint.ino) == key);
+                if f.keep && !tracked {
+                    self.retained.set(f.position());
+                }
                 f.finished_ms = Some(at);
                 f.failing = false;
                 f.marks.clear();
@@ -468,16 +581,64 @@ mod tests {
         }
         assert_eq!(t.finished().len(), FINISHED_KEPT);
 
-        // Unopenable paths are listed until they are tailed; vanished ones are not.
-        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        t.open_failed(0, Path::new("/l/secret.log"), &denied);
-        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
-        t.open_failed(0, Path::new("/l/gone.log"), &gone);
+        // Paths that cannot be tailed are listed while discovery still finds them, dated
+        // from when they were first seen; a tailed one leaves the list.
+        let skip = |path: &str, why: &str| (0, path.to_owned(), why.to_owned());
+        t.set_unreadable(vec![skip("/l/secret.log", "permission denied")]);
+        let first = t.unreadable();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].path, "/l/secret.log");
+        std::thread::sleep(Duration::from_millis(5));
+        t.set_unreadable(vec![
+            skip("/l/secret.log", "permission denied"),
+            skip("/l/pipe", "a named pipe"),
+        ]);
         let u = t.unreadable();
-        assert_eq!(u.len(), 1);
-        assert_eq!(u[0].path, "/l/secret.log");
-        t.register(Path::new("/l/secret.log"), fp(99), 0);
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[1].error, first[0].error, "first seen kept");
+        t.set_unreadable(vec![skip("/l/pipe", "a named pipe")]);
+        assert_eq!(
+            t.unreadable().len(),
+            1,
+            "a path no longer found leaves the list"
+        );
+        t.register(Path::new("/l/pipe"), fp(99), 0);
         assert!(t.unreadable().is_empty());
+    }
+
+    #[test]
+    fn a_retired_file_keeps_its_position_and_resumes() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(4), 0);
+        t.progress(a, 100, 100, fp(4), Path::new("/l/a.log"));
+        t.retire(a, 100);
+        assert!(
+            t.take_retained(1, 4).is_none(),
+            "not before it is acknowledged"
+        );
+        t.ack(a, 100);
+        assert!(t.files().is_empty());
+        assert_eq!(t.positions().get(1, 4).map(|p| p.offset), Some(100));
+        assert_eq!(t.take_retained(1, 4).map(|p| p.offset), Some(100));
+        assert!(t.positions().get(1, 4).is_none());
+    }
+
+    #[test]
+    fn a_copy_continues_the_generation_and_caps_its_offset() {
+        let t = Checkpointer::default();
+        let a = t.register(Path::new("/l/a.log"), fp(5), 0);
+        t.progress(a, 900, 900, fp(5), Path::new("/l/a.log"));
+        t.ack(a, 300);
+        t.continue_in(a, Path::new("/l/a.log.1"), fp(6), 800);
+        let p = t.positions();
+        assert_eq!(
+            p.get(1, 6).map(|p| (p.path.as_str(), p.offset)),
+            Some(("/l/a.log.1", 300))
+        );
+        t.ack(a, 900);
+        assert_eq!(t.positions().get(1, 6).map(|p| p.offset), Some(800));
+        t.retain_all(Positions::default());
+        t.prune_retained(|_| false);
     }
 
     #[test]

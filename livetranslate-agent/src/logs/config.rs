@@ -10,9 +10,27 @@ use serde::Deserialize;
 
 use super::decode::LongLines;
 use super::input::{Input, LogInput};
-use crate::duration::HumanDuration;
+use super::labels::StreamLimits;
+use crate::duration::{check_range, HumanDuration};
 use crate::loki::{LokiConfig, LokiFile};
 use crate::validate::{KeyPath, Origin, ValidationError};
+
+const MS: Duration = Duration::from_millis(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// `value` (or `default`), checked against `min..=max`, the error naming `key` under `at`.
+pub fn duration_in(
+    at: &KeyPath,
+    key: &str,
+    value: Option<HumanDuration>,
+    default: Duration,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, ValidationError> {
+    let d = value.map_or(default, |d| d.0);
+    check_range(d, min, max).map_err(|m| ValidationError::at(at.key(key), m))?;
+    Ok(d)
+}
 
 /// Where positions are kept when neither the file nor the flags say.
 pub const DEFAULT_POSITIONS_FILE: &str = "/var/lib/livetranslate-agent/positions.yml";
@@ -51,6 +69,16 @@ pub struct LogsFile {
     pub sync_period: Option<HumanDuration>,
     /// How long a rotated-away file is watched after its end (5s).
     pub rotate_wait: Option<HumanDuration>,
+    /// Most distinct values of one varying label (a promoted field, a label a stage sets)
+    /// per input (100); further values become `__overflow__`.
+    pub max_label_values: Option<usize>,
+    /// Most distinct streams per file (200); further streams' varying labels become
+    /// `__overflow__`.
+    pub max_streams_per_file: Option<usize>,
+    /// Start with no positions when the positions file is corrupt (it is rewritten), as
+    /// Promtail's `positions.ignore_invalid_yaml`; by default a corrupt file is an error.
+    #[serde(default)]
+    pub ignore_invalid_positions: bool,
 }
 
 /// Reader settings.
@@ -66,8 +94,11 @@ pub struct ReaderConfig {
     pub discover_interval: Duration,
     /// How long a rotated-away file is still watched for late writes after its end.
     pub rotate_wait: Duration,
-    /// Labels on every stream (the standard labels), lowest precedence.
+    /// Labels on every stream (the standard labels, a Promtail client's external labels),
+    /// lowest precedence.
     pub common_labels: Vec<(String, String)>,
+    /// Caps on streams.
+    pub limits: StreamLimits,
 }
 
 impl Default for ReaderConfig {
@@ -79,6 +110,7 @@ impl Default for ReaderConfig {
             discover_interval: Duration::from_millis(100),
             rotate_wait: Duration::from_secs(5),
             common_labels: Vec::new(),
+            limits: StreamLimits::default(),
         }
     }
 }
@@ -102,6 +134,8 @@ pub struct LogsConfig {
     pub sync_period: Duration,
     /// How long shutdown may spend flushing.
     pub shutdown_timeout: Duration,
+    /// Start empty when the positions file is corrupt.
+    pub ignore_invalid_positions: bool,
 }
 
 impl Default for LogsConfig {
@@ -115,6 +149,7 @@ impl Default for LogsConfig {
             max_buffer_bytes: 16 * 1024 * 1024,
             sync_period: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
+            ignore_invalid_positions: false,
         }
     }
 }
@@ -206,6 +241,42 @@ impl LogsConfig {
                 "must be more than 0",
             ));
         }
+        for (key, v) in [
+            ("max_label_values", file.max_label_values),
+            ("max_streams_per_file", file.max_streams_per_file),
+        ] {
+            if v == Some(0) {
+                return Err(ValidationError::at(at.key(key), "must be more than 0"));
+            }
+        }
+        let poll_interval = duration_in(
+            &at,
+            "poll_interval",
+            file.poll_interval,
+            r.poll_interval,
+            (MS, MINUTE),
+        )?;
+        let discover_interval = duration_in(
+            &at,
+            "discover_interval",
+            file.discover_interval,
+            r.discover_interval,
+            (10 * MS, HOUR),
+        )?;
+        let rotate_wait = duration_in(
+            &at,
+            "rotate_wait",
+            file.rotate_wait,
+            r.rotate_wait,
+            (Duration::ZERO, 24 * HOUR),
+        )?;
+        let sync_period = duration_in(
+            &at,
+            "sync_period",
+            file.sync_period,
+            defaults.sync_period,
+            (10 * MS, HOUR),
+        )?;
         Ok(LogsConfig {
             inputs: inputs.into_iter().map(|(i, _)| i).collect(),
             loki,
@@ -218,20 +289,27 @@ impl LogsConfig {
             reader: ReaderConfig {
                 max_line_bytes,
                 long_lines: file.long_lines.unwrap_or(r.long_lines),
-                poll_interval: file.poll_interval.map_or(r.poll_interval, |d| d.0),
-                discover_interval: file.discover_interval.map_or(r.discover_interval, |d| d.0),
-                rotate_wait: file.rotate_wait.map_or(r.rotate_wait, |d| d.0),
+                poll_interval,
+                discover_interval,
+                rotate_wait,
                 common_labels: common_labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                limits: StreamLimits {
+                    max_label_values: file.max_label_values.unwrap_or(r.limits.max_label_values),
+                    max_streams_per_file: file
+                        .max_streams_per_file
+                        .unwrap_or(r.limits.max_streams_per_file),
+                },
             },
             max_buffer_bytes: file
                 .max_buffer_bytes
                 .unwrap_or(defaults.max_buffer_bytes)
                 .max(64 * 1024),
-            sync_period: file.sync_period.map_or(defaults.sync_period, |d| d.0),
+            sync_period,
             shutdown_timeout,
+            ignore_invalid_positions: file.ignore_invalid_positions,
         })
     }
 }
@@ -270,6 +348,48 @@ mod tests {
         assert!(e.is_err_and(|e| e.origin == Origin::Flag("--log-path")));
         let e = build(LogsFlags::default(), "max_line_bytes: 0");
         assert!(e.is_err_and(|e| e.to_string() == "logs.max_line_bytes: must be more than 0"));
+    }
+
+    #[test]
+    fn zero_and_absurd_durations_are_refused() {
+        for (yaml, key) in [
+            ("poll_interval: 0s", "logs.poll_interval"),
+            ("poll_interval: 2h", "logs.poll_interval"),
+            ("discover_interval: 0", "logs.discover_interval"),
+            ("sync_period: 0ms", "logs.sync_period"),
+            ("rotate_wait: 30d", "logs.rotate_wait"),
+            ("max_label_values: 0", "logs.max_label_values"),
+            (
+                "loki_url: http://l:3100\nloki: {timeout: 0s}",
+                "logs.loki.timeout",
+            ),
+            (
+                "loki_url: http://l:3100\nloki: {min_backoff: 0s}",
+                "logs.loki.min_backoff",
+            ),
+            (
+                "loki_url: http://l:3100\nloki: {max_backoff: 0s}",
+                "logs.loki.max_backoff",
+            ),
+            (
+                "loki_url: http://l:3100\nloki: {min_backoff: 5s, max_backoff: 1s}",
+                "logs.loki.max_backoff",
+            ),
+            (
+                "loki_url: http://l:3100\nloki: {batch_wait: 0s}",
+                "logs.loki.batch_wait",
+            ),
+        ] {
+            let e = build(LogsFlags::default(), yaml)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert!(
+                e.as_ref()
+                    .is_err_and(|e| e.starts_with(&format!("{key}: must be"))),
+                "{yaml}: {e:?}"
+            );
+        }
+        assert!(build(LogsFlags::default(), "rotate_wait: 0s\npoll_interval: 10ms").is_ok());
     }
 
     #[test]

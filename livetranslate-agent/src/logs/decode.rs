@@ -1,10 +1,8 @@
-//! From framed line to entry: UTF-8 check, the input's format parser, Docker / CRI partial
-//! lines joined, then the multi-line rule. Per file; it tracks the end offset of the last
-//! line it consumed, which is what may be acknowledged.
+//! From framed line to text: the long-line rule and the UTF-8 check. Per file; it tracks the
+//! end offset of the last line it consumed, which is what may be acknowledged once every
+//! entry before it is.
 
 use super::framing::Line;
-use super::multiline::{Joiner, Multiline};
-use super::parse::{Parsed, Parser};
 use crate::internal_events::{LineDropReason, LogMetrics};
 
 /// What to do with a line longer than the maximum.
@@ -18,23 +16,14 @@ pub enum LongLines {
     Drop,
 }
 
-/// Timestamp and promoted labels of an entry's first line.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    /// The line's own timestamp, if it has one.
-    pub timestamp_ns: Option<i64>,
-    /// Labels the line promoted (`level`, `service`, `stream`).
-    pub labels: Vec<(&'static str, String)>,
-}
-
-/// A finished entry: its first line's metadata, its text, and the file offset it reaches.
-#[derive(Debug)]
+/// One line as text, with where it lies in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
-    /// Metadata of the first line.
-    pub meta: Meta,
-    /// The text (joined lines for a multi-line entry).
+    /// The text (invalid UTF-8 replaced, a trailing `\r` removed).
     pub text: String,
-    /// Acknowledging the entry lets the file's position advance to here.
+    /// Offset of its first byte.
+    pub start: u64,
+    /// Offset just past its newline.
     pub end: u64,
 }
 
@@ -42,57 +31,40 @@ pub struct Decoded {
 #[derive(Debug)]
 pub struct LineDecoder {
     long_lines: LongLines,
-    max_line_bytes: usize,
-    /// Docker / CRI fragments waiting for their end.
-    partial: Option<(Meta, String)>,
-    joiner: Option<Joiner<Meta>>,
     /// End offset of the last line consumed.
     last_end: u64,
 }
 
 impl LineDecoder {
     /// A decoder for a file read from `start`.
-    pub fn new(
-        multiline: Option<Multiline>,
-        long_lines: LongLines,
-        max_line_bytes: usize,
-        start: u64,
-    ) -> Self {
+    pub fn new(long_lines: LongLines, start: u64) -> Self {
         LineDecoder {
             long_lines,
-            max_line_bytes,
-            partial: None,
-            joiner: multiline.map(Joiner::new),
             last_end: start,
         }
     }
 
-    /// End offset of the last line consumed (every line before it is in an emitted entry or
-    /// was dropped).
+    /// End offset of the last line consumed (every line before it was handed on or dropped).
     pub fn last_end(&self) -> u64 {
         self.last_end
     }
 
-    /// Starts over at offset 0 (the file was truncated; call [`LineDecoder::flush`] first).
-    pub fn restart(&mut self) {
-        self.last_end = 0;
+    /// Starts over at `offset` (the file was truncated, or its reading moved to a copy).
+    pub fn restart(&mut self, offset: u64) {
+        self.last_end = offset;
     }
 
-    /// Decodes one framed line, calling `emit` for every entry it completes.
-    pub fn line(
-        &mut self,
-        line: Line<'_>,
-        parser: &Parser,
-        metrics: &LogMetrics,
-        emit: &mut impl FnMut(Decoded),
-    ) {
+    /// Decodes one framed line: `Err(end)` when it was dropped (too long), so that its end
+    /// offset can still be acknowledged.
+    pub fn line(&mut self, line: Line<'_>, metrics: &LogMetrics) -> Result<Decoded, u64> {
+        let start = self.last_end;
+        self.last_end = line.end;
         if line.overlong {
             match self.long_lines {
                 LongLines::Truncate => metrics.dropped(LineDropReason::Truncated, 1),
                 LongLines::Drop => {
                     metrics.dropped(LineDropReason::TooLong, 1);
-                    self.last_end = line.end;
-                    return;
+                    return Err(line.end);
                 }
             }
         }
@@ -104,97 +76,17 @@ impl LineDecoder {
                 String::from_utf8_lossy(bytes).into_owned()
             }
         };
-        let parsed = parser.parse(text);
-        if parsed.malformed {
-            metrics.dropped(LineDropReason::Malformed, 1);
-        }
-        let Parsed {
-            timestamp_ns,
-            line: text,
-            labels,
-            partial,
-            ..
-        } = parsed;
-        let meta = Meta {
-            timestamp_ns,
-            labels,
-        };
-        // Docker / CRI split long lines into fragments.
-        if partial {
-            match &mut self.partial {
-                Some((_, joined)) => {
-                    if joined.len() < self.max_line_bytes {
-                        joined.push_str(&text);
-                    }
-                }
-                None => self.partial = Some((meta, text)),
-            }
-            return;
-        }
-        let (meta, text) = match self.partial.take() {
-            Some((first, mut joined)) => {
-                joined.push_str(&text);
-                (first, joined)
-            }
-            None => (meta, text),
-        };
-        let prev_end = self.last_end;
-        self.last_end = line.end;
-        match &mut self.joiner {
-            None => emit(Decoded {
-                meta,
-                text,
-                end: line.end,
-            }),
-            Some(j) => {
-                if let Some((done, included)) = j.push(&text, meta) {
-                    emit(Decoded {
-                        meta: done.first,
-                        text: done.text,
-                        end: if included { line.end } else { prev_end },
-                    });
-                }
-            }
-        }
-    }
-
-    /// Emits a joined entry that waited longer than the multi-line limit.
-    pub fn expired(&mut self, now: std::time::Instant, emit: &mut impl FnMut(Decoded)) {
-        if let Some(done) = self.joiner.as_mut().and_then(|j| j.expired(now)) {
-            emit(Decoded {
-                meta: done.first,
-                text: done.text,
-                end: self.last_end,
-            });
-        }
-    }
-
-    /// Emits whatever is pending (the file is closing or was truncated).
-    pub fn flush(&mut self, emit: &mut impl FnMut(Decoded)) {
-        if let Some((meta, text)) = self.partial.take() {
-            emit(Decoded {
-                meta,
-                text,
-                end: self.last_end,
-            });
-        }
-        if let Some(done) = self.joiner.as_mut().and_then(Joiner::take) {
-            emit(Decoded {
-                meta: done.first,
-                text: done.text,
-                end: self.last_end,
-            });
-        }
+        Ok(Decoded {
+            text,
+            start,
+            end: line.end,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::duration::HumanDuration;
-    use crate::logs::multiline::MultilineConfig;
-    use crate::logs::parse::Format;
-    use std::time::Duration;
 
     fn metrics() -> LogMetrics {
         let registry = livetranslate_telemetry::registry::Registry::new(&[]);
@@ -204,69 +96,55 @@ mod tests {
         }
     }
 
-    fn run(d: &mut LineDecoder, parser: &Parser, lines: &[(&str, bool)]) -> Vec<(String, u64)> {
+    fn run(d: &mut LineDecoder, lines: &[(&[u8], bool)]) -> Vec<Result<Decoded, u64>> {
         let m = metrics();
-        let mut out = Vec::new();
-        let mut end = 0;
-        for (text, overlong) in lines {
-            end += text.len() as u64 + 1;
-            d.line(
-                Line {
-                    bytes: text.as_bytes(),
-                    end,
-                    overlong: *overlong,
-                },
-                parser,
-                &m,
-                &mut |e| out.push((e.text, e.end)),
-            );
-        }
-        out
+        let mut end = d.last_end();
+        lines
+            .iter()
+            .map(|(bytes, overlong)| {
+                end += bytes.len() as u64 + 1;
+                d.line(
+                    Line {
+                        bytes,
+                        end,
+                        overlong: *overlong,
+                    },
+                    &m,
+                )
+            })
+            .collect()
     }
 
     #[test]
-    fn cri_fragments_join_and_ack_at_the_last_fragment() {
-        let p = Parser::new(Format::Cri, &[]);
-        let mut d = LineDecoder::new(None, LongLines::Truncate, 1000, 0);
-        let out = run(
-            &mut d,
-            &p,
-            &[
-                ("2023-11-14T22:13:20Z stdout P hel", false),
-                ("2023-11-14T22:13:20Z stdout F lo", false),
-            ],
+    fn lines_carry_their_start_and_end() {
+        let mut d = LineDecoder::new(LongLines::Truncate, 10);
+        let out = run(&mut d, &[(b"ab\r", false), (b"\xffc", false)]);
+        assert_eq!(
+            out,
+            [
+                Ok(Decoded {
+                    text: "ab".into(),
+                    start: 10,
+                    end: 14
+                }),
+                Ok(Decoded {
+                    text: "\u{fffd}c".into(),
+                    start: 14,
+                    end: 17
+                })
+            ]
         );
-        assert_eq!(out, [("hello".to_owned(), 67)]);
-    }
-
-    #[test]
-    fn multiline_entries_ack_up_to_their_last_line() {
-        let p = Parser::new(Format::Raw, &[]);
-        let rule = Multiline::new(&MultilineConfig {
-            first_line: "^E".into(),
-            max_lines: 100,
-            max_wait: HumanDuration(Duration::from_secs(60)),
-        });
-        let rule = match rule {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let mut d = LineDecoder::new(Some(rule), LongLines::Truncate, 1000, 0);
-        let out = run(&mut d, &p, &[("E1", false), (" at", false), ("E2", false)]);
-        assert_eq!(out, [("E1\n at".to_owned(), 7)]);
-        let mut rest = Vec::new();
-        d.flush(&mut |e| rest.push((e.text, e.end)));
-        assert_eq!(rest, [("E2".to_owned(), 10)]);
+        assert_eq!(d.last_end(), 17);
     }
 
     #[test]
     fn overlong_lines_are_cut_or_dropped() {
-        let p = Parser::new(Format::Raw, &[]);
-        let mut d = LineDecoder::new(None, LongLines::Drop, 2, 0);
-        let out = run(&mut d, &p, &[("xx", true), ("ok", false)]);
-        assert_eq!(out, [("ok".to_owned(), 6)]);
-        let mut d = LineDecoder::new(None, LongLines::Truncate, 2, 0);
-        let out = run(&mut d, &p, &[("xx", true)]);
-        assert_eq!(out, [("xx".to_owned(), 3)]);
+        let mut d = LineDecoder::new(LongLines::Drop, 0);
+        let out = run(&mut d, &[(b"xx", true), (b"ok", false)]);
+        assert_eq!(out[0], Err(3));
+        assert_eq!(out[1].as_ref().map(|d| d.start), Ok(3));
+        let mut d = LineDecoder::new(LongLines::Truncate, 0);
+        let out = run(&mut d, &[(b"xx", true)]);
+        assert_eq!(out[0].as_ref().map(|d| d.text.as_str()), Ok("xx"));
     }
 }

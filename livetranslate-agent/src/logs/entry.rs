@@ -15,6 +15,8 @@ pub struct FileId(pub u64);
 pub struct LogEntry {
     /// The stream's label set, rendered `{a="b", c="d"}` (sorted by name).
     pub labels: Arc<str>,
+    /// The Loki tenant a `tenant` pipeline stage chose (`None`: the client's own).
+    pub tenant: Option<Arc<str>>,
     /// Nanoseconds since the Unix epoch.
     pub timestamp_ns: i64,
     /// The line (several, for a joined multi-line entry).
@@ -31,12 +33,14 @@ impl LogEntry {
     }
 
     /// The dry-run form, one JSON object and a newline:
-    /// `{"labels":{…},"timestamp":"…","line":"…"}`.
+    /// `{"labels":{…},"timestamp":"…","line":"…"}` (and `"tenant":"…"` when a `tenant` stage
+    /// chose one).
     ///
     /// ```
     /// use livetranslate_agent::logs::entry::LogEntry;
     /// let e = LogEntry {
     ///     labels: r#"{level="info"}"#.into(),
+    ///     tenant: None,
     ///     timestamp_ns: 0,
     ///     line: "hi".into(),
     ///     source: None,
@@ -60,7 +64,12 @@ impl LogEntry {
         out.push_str("},\"timestamp\":\"");
         let at = std::time::UNIX_EPOCH + Duration::from_nanos(self.timestamp_ns.max(0) as u64);
         livetranslate_telemetry::logging::write_rfc3339(&mut out, at);
-        out.push_str("\",\"line\":");
+        out.push('"');
+        if let Some(t) = &self.tenant {
+            out.push_str(",\"tenant\":");
+            out.push_str(&serde_json::Value::from(&**t).to_string());
+        }
+        out.push_str(",\"line\":");
         out.push_str(&serde_json::Value::from(self.line.as_str()).to_string());
         out.push_str("}\n");
         out

@@ -1,21 +1,66 @@
-//! One `logs.inputs` entry: its YAML form ([`LogInput`]) and its compiled form ([`Input`]):
-//! exclusion globs, the line parser, static labels and the multi-line rule.
+//! One log input: its YAML form ([`LogInput`], a `logs.inputs` entry or a Promtail
+//! `scrape_configs` entry after relabelling) and its compiled form ([`Input`]): globs, the
+//! line parser, static labels and the pipeline stages every file of the input runs through.
+//!
+//! Written once: a native input's `format: docker` / `format: cri` and `multiline:` become the
+//! `docker`, `cri` and `multiline` stages of [`super::stages`], the implementation a
+//! promtail.yml's `pipeline_stages` use; only the JSON fast path (timestamp and promoted
+//! fields read without building a document) is the native format's own.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::multiline::{Multiline, MultilineConfig};
 use super::parse::{Format, Parser};
+use super::paths::{GlobError, Globs};
+use super::stages::{self, CriConfig, DockerConfig, Pipeline, StageConfig};
+use crate::duration::HumanDuration;
 use livetranslate_telemetry::names::{
     is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
 };
 
-/// One `logs.inputs` entry: files to tail and how to read them.
+/// `multiline:` settings of a native input: a line matching `first_line` starts a new entry;
+/// the lines after it are joined to it (with `\n`), up to `max_lines` lines or `max_wait`
+/// without a new line. Run by the `multiline` stage, per stream.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// Regular expression matching the first line of an entry.
+    pub first_line: String,
+    /// Most lines joined into one entry (default 500).
+    #[serde(default = "default_max_lines")]
+    pub max_lines: u64,
+    /// Longest time an entry waits for more lines (default 3s).
+    #[serde(default = "default_max_wait")]
+    pub max_wait: HumanDuration,
+}
+
+fn default_max_lines() -> u64 {
+    500
+}
+
+fn default_max_wait() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3))
+}
+
+impl MultilineConfig {
+    /// The same rule as a `multiline` stage.
+    pub fn stage(&self) -> StageConfig {
+        StageConfig::Multiline(stages::MultilineConfig {
+            firstline: self.first_line.clone(),
+            max_wait_time: Some(format!("{}ns", self.max_wait.0.as_nanos())),
+            max_lines: Some(self.max_lines.max(1)),
+        })
+    }
+}
+
+/// One input: files to tail and how to read them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogInput {
-    /// Glob patterns (`/app/logs/*.log`); new matching files are picked up while running.
+    /// Glob patterns (`/app/logs/*.log`, `/var/log/**/*.log`, `{a,b}.log`); new matching
+    /// files are picked up while running.
     pub paths: Vec<String>,
     /// Glob patterns of files to leave out (`*.gz`).
     #[serde(default)]
@@ -26,17 +71,33 @@ pub struct LogInput {
     /// Static labels of this input's streams.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// JSON fields promoted to labels (keep it to a few low-cardinality fields).
+    /// JSON fields promoted to labels (keep it to a few low-cardinality fields). The default
+    /// is the library's `level` and its four standard labels.
     #[serde(default = "default_promote")]
     pub promote: Vec<String>,
     /// Multi-line joining.
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
+    /// Whether the file's path is a stream label (`filename`), as Promtail makes it. Off by
+    /// default for `format: json` (the library's lines name their service: its streams are
+    /// then the same whichever way its lines are shipped, and a line read again after a
+    /// rotation or a crash is an exact duplicate Loki drops); on for the other formats, where
+    /// the file is the only name a line has.
+    #[serde(default)]
+    pub filename_label: Option<bool>,
+    /// Promtail pipeline stages, run after the format's own stages.
+    #[serde(default)]
+    pub pipeline_stages: Vec<StageConfig>,
+    /// The Promtail `job_name` this input came from (not a YAML key of native inputs).
+    #[serde(skip)]
+    pub job: Option<String>,
 }
 
-/// The default promoted fields: the library's `level` and `service`.
+/// The default promoted fields: the library's `level` and its standard labels.
 pub fn default_promote() -> Vec<String> {
-    vec!["level".to_owned(), "service".to_owned()]
+    ["level", "service", "environment", "version", "cluster"]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 impl LogInput {
@@ -49,7 +110,31 @@ impl LogInput {
             labels: BTreeMap::new(),
             promote: default_promote(),
             multiline: None,
+            filename_label: None,
+            pipeline_stages: Vec::new(),
+            job: None,
         }
+    }
+
+    /// Whether `filename` is a stream label (see [`LogInput::filename_label`]).
+    pub fn has_filename_label(&self) -> bool {
+        self.filename_label.unwrap_or(self.format != Format::Json)
+    }
+
+    /// Every stage a file of this input runs through: the format's (`docker`, `cri`), the
+    /// native `multiline`, then `pipeline_stages`.
+    pub fn stages(&self) -> Vec<StageConfig> {
+        let mut out = Vec::new();
+        match self.format {
+            Format::Docker => out.push(StageConfig::Docker(DockerConfig::default())),
+            Format::Cri => out.push(StageConfig::Cri(CriConfig::default())),
+            Format::Json | Format::Raw => {}
+        }
+        if let Some(m) = &self.multiline {
+            out.push(m.stage());
+        }
+        out.extend(self.pipeline_stages.iter().cloned());
+        out
     }
 }
 
@@ -58,15 +143,8 @@ impl LogInput {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A glob pattern is invalid.
-    #[error("invalid glob {pattern:?}: {reason}")]
-    Glob {
-        /// `paths` or `exclude`.
-        key: &'static str,
-        /// The pattern.
-        pattern: String,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Glob(#[from] GlobError),
     /// A path is empty.
     #[error("empty glob in paths")]
     EmptyGlob,
@@ -83,20 +161,33 @@ pub enum InputError {
         /// The name.
         name: String,
     },
+    /// A static label value is empty or holds control characters.
+    #[error("label {name}: {reason}")]
+    LabelValue {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A pipeline stage is invalid.
+    #[error(transparent)]
+    Stage(#[from] stages::StageError),
 }
 
 impl InputError {
     /// The key of the input entry the error is about (`paths`, `multiline.first_line`, …).
     pub fn key(&self) -> String {
         match self {
-            InputError::Glob { key, .. } => (*key).to_owned(),
+            InputError::Glob(e) => e.key.to_owned(),
             InputError::EmptyGlob => "paths".to_owned(),
             InputError::Regex(_) => "multiline.first_line".to_owned(),
             InputError::Label {
                 key: "labels",
                 name,
             } => format!("labels.{name}"),
+            InputError::LabelValue { name, .. } => format!("labels.{name}"),
             InputError::Label { key, .. } => (*key).to_owned(),
+            InputError::Stage(e) => e.key_path(),
         }
     }
 }
@@ -104,40 +195,46 @@ impl InputError {
 /// An input with its parser and compiled options.
 #[derive(Debug)]
 pub struct Input {
-    /// Include globs.
-    pub patterns: Vec<String>,
-    /// Exclude globs.
-    pub exclude: Vec<glob::Pattern>,
-    /// The line parser.
+    /// Include and exclude globs.
+    pub globs: Globs,
+    /// The line parser (JSON fast path, or raw text).
     pub parser: Parser,
     /// Static labels.
     pub labels: Vec<(String, String)>,
-    /// The multi-line rule.
-    pub multiline: Option<Multiline>,
+    /// Whether `filename` is a stream label.
+    pub filename_label: bool,
+    /// Every stage of the input's files (empty: the fast path).
+    pub stages: Vec<StageConfig>,
+    /// Whether a stage may hold entries (multiline, partial container lines): then a file's
+    /// position must not pass the first line held.
+    pub holds: bool,
+    /// Promtail's `job_name`, when the input came from a promtail.yml.
+    pub job: Option<String>,
+    /// The configuration it was compiled from (to tell a changed input on reload).
+    pub spec: LogInput,
 }
 
-fn pattern(key: &'static str, p: &str) -> Result<glob::Pattern, InputError> {
-    glob::Pattern::new(p).map_err(|e| InputError::Glob {
-        key,
-        pattern: p.to_owned(),
-        reason: e.to_string(),
-    })
+/// Whether a label value can go to Loki as written in a configuration: not empty, no control
+/// characters.
+pub fn check_label_value(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        Err("empty value")
+    } else if value.chars().any(char::is_control) {
+        Err("the value holds control characters (a newline, a tab, an escape)")
+    } else {
+        Ok(())
+    }
 }
 
 impl Input {
-    /// Compiles an input, checking its globs, label names and multi-line pattern.
+    /// Compiles an input, checking its globs, label names, multi-line pattern and stages.
     pub fn compile(input: &LogInput) -> Result<Input, InputError> {
         for p in &input.paths {
             if p.trim().is_empty() {
                 return Err(InputError::EmptyGlob);
             }
-            pattern("paths", p)?;
         }
-        let exclude = input
-            .exclude
-            .iter()
-            .map(|p| pattern("exclude", p))
-            .collect::<Result<_, _>>()?;
+        let globs = Globs::new(&input.paths, &input.exclude)?;
         for (key, name) in input
             .labels
             .keys()
@@ -151,22 +248,48 @@ impl Input {
                 });
             }
         }
-        let multiline = input
-            .multiline
-            .as_ref()
-            .map(|m| Multiline::new(m).map_err(|e| InputError::Regex(e.to_string())))
-            .transpose()?;
+        for (name, value) in &input.labels {
+            check_label_value(value).map_err(|reason| InputError::LabelValue {
+                name: name.clone(),
+                reason,
+            })?;
+        }
+        if let Some(m) = &input.multiline {
+            // Checked on its own first, so the error names the native key.
+            Pipeline::new(&[m.stage()]).map_err(|e| InputError::Regex(e.message))?;
+        }
+        let stages = input.stages();
+        Pipeline::new(&stages).map_err(|mut e| {
+            // Indexes of `pipeline_stages` as written, after the format's own stages.
+            let own = stages.len() - input.pipeline_stages.len();
+            if let Some(first) = e.path.first_mut() {
+                first.0 = first.0.saturating_sub(own);
+            }
+            InputError::Stage(e)
+        })?;
         Ok(Input {
-            patterns: input.paths.clone(),
-            exclude,
+            globs,
             parser: Parser::new(input.format, &input.promote),
             labels: input
                 .labels
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            multiline,
+            filename_label: input.has_filename_label(),
+            holds: stages.iter().any(StageConfig::may_hold),
+            stages,
+            job: input.job.clone(),
+            spec: input.clone(),
         })
+    }
+
+    /// A fresh pipeline for one file of this input (`None`: no stages, the fast path).
+    pub fn pipeline(&self) -> Option<Pipeline> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        // The stages were built once already by `compile`.
+        Pipeline::new(&self.stages).ok()
     }
 }
 
@@ -196,6 +319,10 @@ mod tests {
             Some("labels.bad-name")
         );
         assert_eq!(
+            key("{paths: ['/x'], labels: {team: \"a\\nb\"}}").as_deref(),
+            Some("labels.team")
+        );
+        assert_eq!(
             key("{paths: ['/x'], promote: ['__x']}").as_deref(),
             Some("promote")
         );
@@ -203,5 +330,33 @@ mod tests {
             key("{paths: ['/x'], multiline: {first_line: '(['}}").as_deref(),
             Some("multiline.first_line")
         );
+        // Stages built in code are checked when compiled; the index is the one written.
+        let mut bad =
+            input("{paths: ['/x'], format: docker, pipeline_stages: [{static_labels: {a: b}}]}");
+        bad.pipeline_stages
+            .push(StageConfig::Regex(stages::RegexConfig {
+                expression: "(".into(),
+                source: None,
+            }));
+        assert_eq!(
+            Input::compile(&bad).err().map(|e| e.key()).as_deref(),
+            Some("pipeline_stages[1].regex.expression")
+        );
+    }
+
+    #[test]
+    fn formats_and_multiline_are_the_shared_stages() {
+        let i = Input::compile(&input(
+            "{paths: ['/x'], format: cri, multiline: {first_line: '^\\d', max_wait: 2s}}",
+        ))
+        .expect("compiles");
+        assert_eq!(i.stages.len(), 2);
+        assert!(matches!(i.stages[0], StageConfig::Cri(_)));
+        assert!(
+            matches!(&i.stages[1], StageConfig::Multiline(m) if m.firstline == "^\\d" && m.max_lines == Some(500))
+        );
+        assert!(i.holds);
+        let plain = Input::compile(&input("{paths: ['/x']}")).expect("compiles");
+        assert!(plain.stages.is_empty() && !plain.holds && plain.pipeline().is_none());
     }
 }

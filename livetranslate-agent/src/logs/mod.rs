@@ -1,25 +1,32 @@
 //! The log pipeline, in the order a line travels (one concept per file):
 //!
 //! ```text
-//! paths ──► watcher ──► framing ──► decode (parse, multiline) ──► labels ──► entry
-//!   │         │                                                            │
-//!   │         └── fingerprint (identity), rotation / truncation            ▼
-//!   └── recovery (files rotated while stopped)          file_server ──► budget ──► pipeline
-//!                                                                              │
-//!        positions file ◄── checkpointer ◄── acknowledged by Loki ◄── loki::client
+//! paths ──► watcher ──► framing ──► decode ──► parse (JSON fast path) ──► labels ──► entry
+//!   │         │                        └─────► stages (docker, cri, multiline,  ──┘    │
+//!   │         │                                Promtail's pipeline_stages)             ▼
+//!   │         └── fingerprint (identity), rotation / truncation    file_server ──► budget ──► pipeline
+//!   └── recovery (files rotated while stopped)                                              │
+//!        positions file ◄── checkpointer ◄── acknowledged by Loki ◄── loki::client ◄─────────┘
 //! ```
 //!
-//! - [`config`]: `logs:` settings; [`input`]: one `logs.inputs` entry, compiled.
-//! - [`paths`]: the paths provider (globs, excludes).
+//! - [`config`]: `logs:` settings; [`input`]: one input (a `logs.inputs` entry or a
+//!   promtail.yml scrape config), compiled: globs, parser, labels, stages.
+//! - [`paths`]: the paths provider (globs with `**` and `{a,b}`, excludes, paths that cannot
+//!   be tailed).
 //! - [`watcher`]: a [`watcher::FileWatcher`] per file owns its handle, offset, framing and
 //!   rotation / truncation detection; [`framing`]: bytes → lines; [`fingerprint`]: file
 //!   identity.
-//! - [`decode`]: line → parsed entry ([`parse`]: formats, [`multiline`]: joining);
-//!   [`labels`]: stream labels; [`entry`]: the entry type.
-//! - [`file_server`]: the reader loop (discovery, [`recovery`] at startup, scheduling, the
-//!   [`budget`]).
-//! - [`pipeline`]: batching, pushing (or printing), acknowledgements, shutdown.
-//! - [`checkpointer`]: read and acknowledged offsets; [`positions`]: the positions file.
+//! - [`decode`]: line → text (long lines, UTF-8); [`parse`]: the JSON fast path (timestamp,
+//!   promoted fields); [`stages`]: Promtail's pipeline stages, which also run every input's
+//!   `docker` / `cri` format and `multiline` (written once); [`labels`]: stream labels and
+//!   their caps; [`entry`]: the entry type.
+//! - [`file_server`]: the reader loop (discovery, file identities across rotations,
+//!   [`recovery`] at startup, scheduling, reload, the [`budget`]).
+//! - [`pipeline`]: batching, pushing (or printing), acknowledgements, shutdown, reload.
+//! - [`checkpointer`]: read and acknowledged offsets, retained positions; [`positions`]: the
+//!   positions file (the agent's, or Promtail's taken over).
+//! - Leaves merged for the sources issue, not wired yet: [`docker`], [`kubernetes`],
+//!   [`syslog`].
 
 pub mod budget;
 pub mod checkpointer;
@@ -33,7 +40,6 @@ pub mod framing;
 pub mod input;
 pub mod kubernetes;
 pub mod labels;
-pub mod multiline;
 pub mod parse;
 pub mod paths;
 pub mod pipeline;

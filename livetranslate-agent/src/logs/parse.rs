@@ -1,11 +1,16 @@
-//! Line formats: the library's JSON lines, Docker json-file, CRI, and raw text. Parsing never
-//! fails a line: what cannot be parsed is shipped as raw text and counted as malformed.
+//! Line formats: the library's JSON lines (the fast path: timestamp and promoted fields read
+//! without building a document) and raw text. Docker json-file and CRI lines are unwrapped by
+//! the pipeline stages of the same name ([`super::stages`]), the one implementation that
+//! Promtail configurations use too; here they pass as raw text. Parsing never fails a line:
+//! what cannot be parsed is shipped as raw text and counted as malformed.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+
+use super::labels::{clean_label_value, Promoted};
 
 /// The format of an input's lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -14,9 +19,10 @@ pub enum Format {
     /// One JSON object per line (timestamp and level taken from it).
     #[default]
     Json,
-    /// Docker's json-file driver: `{"log": "...\n", "stream": "stdout", "time": "..."}`.
+    /// Docker's json-file driver: `{"log": "...\n", "stream": "stdout", "time": "..."}`
+    /// (unwrapped by the `docker` stage).
     Docker,
-    /// The CRI log format: `<time> <stream> <P|F> <content>`.
+    /// The CRI log format: `<time> <stream> <P|F> <content>` (unwrapped by the `cri` stage).
     Cri,
     /// Plain text.
     Raw,
@@ -29,10 +35,8 @@ pub struct Parsed {
     pub timestamp_ns: Option<i64>,
     /// The text to ship.
     pub line: String,
-    /// Extra labels from the line (promoted fields, `stream`).
+    /// Extra labels from the line (promoted fields).
     pub labels: Vec<(&'static str, String)>,
-    /// Docker / CRI: this is a fragment of a longer line that continues in the next one.
-    pub partial: bool,
     /// The line did not have the expected structure (shipped raw).
     pub malformed: bool,
 }
@@ -43,7 +47,6 @@ impl Parsed {
             timestamp_ns: None,
             line,
             labels: Vec::new(),
-            partial: false,
             malformed,
         }
     }
@@ -229,15 +232,23 @@ impl<'de, 'p> DeserializeSeed<'de> for Wanted<'p> {
 /// The longest value a promoted label may have (longer values are cut).
 pub const MAX_LABEL_VALUE: usize = 128;
 
+/// A promoted field's value as a label value: at most [`MAX_LABEL_VALUE`] bytes, control
+/// characters (a newline, a tab, an escape sequence) replaced by spaces, `level` lowercased.
 fn label_value(v: &str, lowercase: bool) -> String {
     let mut cut = v.len().min(MAX_LABEL_VALUE);
     while !v.is_char_boundary(cut) {
         cut -= 1;
     }
-    if lowercase {
-        v[..cut].to_lowercase()
+    let v = &v[..cut];
+    let clean = if v.chars().any(char::is_control) {
+        Cow::Owned(clean_label_value(v).into_owned())
     } else {
-        v[..cut].to_owned()
+        Cow::Borrowed(v)
+    };
+    if lowercase {
+        clean.to_lowercase()
+    } else {
+        clean.into_owned()
     }
 }
 
@@ -274,11 +285,42 @@ impl Parser {
     /// Parses one line (without its newline).
     pub fn parse(&self, line: String) -> Parsed {
         match self.format {
-            Format::Raw => Parsed::raw(line, false),
             Format::Json => self.parse_json(line),
-            Format::Docker => parse_docker(line),
-            Format::Cri => parse_cri(line),
+            Format::Raw | Format::Docker | Format::Cri => Parsed::raw(line, false),
         }
+    }
+
+    /// The timestamp and promoted labels of a JSON line (for an entry that went through
+    /// pipeline stages first), and whether it was malformed. Not JSON for other formats.
+    pub fn meta(&self, text: &str) -> (Option<i64>, Promoted, bool) {
+        match self.format {
+            Format::Json => match self.json_meta(text) {
+                Ok((ts, labels)) => (ts, labels, false),
+                Err(()) => (None, Vec::new(), true),
+            },
+            _ => (None, Vec::new(), false),
+        }
+    }
+
+    fn json_meta(&self, text: &str) -> Result<(Option<i64>, Promoted), ()> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let found = Wanted {
+            promote: &self.promote,
+        }
+        .deserialize(&mut de)
+        .and_then(|f| de.end().map(|()| f))
+        .map_err(|_| ())?;
+        let labels = found
+            .promoted
+            .iter()
+            .map(|(i, v)| {
+                (
+                    self.promote_names[*i],
+                    label_value(v, self.promote[*i] == "level"),
+                )
+            })
+            .collect();
+        Ok((found.timestamp, labels))
     }
 
     fn parse_json(&self, line: String) -> Parsed {
@@ -304,65 +346,11 @@ impl Parser {
                     timestamp_ns: found.timestamp,
                     labels,
                     line,
-                    partial: false,
                     malformed: false,
                 }
             }
             Err(_) => Parsed::raw(line, true),
         }
-    }
-}
-
-#[derive(Deserialize)]
-struct DockerLine<'a> {
-    #[serde(borrow)]
-    log: Cow<'a, str>,
-    #[serde(borrow, default)]
-    stream: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    time: Option<Cow<'a, str>>,
-}
-
-fn parse_docker(line: String) -> Parsed {
-    match serde_json::from_str::<DockerLine>(&line) {
-        Ok(d) => {
-            let partial = !d.log.ends_with('\n');
-            let text = d.log.strip_suffix('\n').unwrap_or(&d.log);
-            let text = text.strip_suffix('\r').unwrap_or(text).to_owned();
-            Parsed {
-                timestamp_ns: d.time.as_deref().and_then(parse_rfc3339),
-                labels: d
-                    .stream
-                    .map(|s| vec![("stream", label_value(&s, false))])
-                    .unwrap_or_default(),
-                line: text,
-                partial,
-                malformed: false,
-            }
-        }
-        Err(_) => Parsed::raw(line, true),
-    }
-}
-
-fn parse_cri(line: String) -> Parsed {
-    let mut parts = line.splitn(4, ' ');
-    let (Some(ts), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
-        return Parsed::raw(line, true);
-    };
-    let Some(timestamp_ns) = parse_rfc3339(ts) else {
-        return Parsed::raw(line, true);
-    };
-    if !matches!(stream, "stdout" | "stderr") {
-        return Parsed::raw(line, true);
-    }
-    let partial = tag.split(':').next() == Some("P");
-    let content = parts.next().unwrap_or("").to_owned();
-    Parsed {
-        timestamp_ns: Some(timestamp_ns),
-        labels: vec![("stream", stream.to_owned())],
-        line: content,
-        partial,
-        malformed: false,
     }
 }
 
@@ -432,30 +420,15 @@ mod tests {
     }
 
     #[test]
-    fn docker_unwraps_log_stream_time() {
-        let p = Parser::new(Format::Docker, &[]);
-        let d = p.parse(
-            r#"{"log":"hello\n","stream":"stderr","time":"2023-11-14T22:13:20.000000001Z"}"#
-                .to_owned(),
+    fn control_characters_never_reach_a_label_value() {
+        let p = Parser::new(Format::Json, &["level".to_owned(), "service".to_owned()]);
+        let parsed = p.parse(r#"{"level":"WARN\nx","service":"a\tb\u001b[31m"}"#.to_owned());
+        assert_eq!(
+            parsed.labels,
+            vec![
+                ("level", "warn x".to_owned()),
+                ("service", "a b [31m".to_owned())
+            ]
         );
-        assert_eq!(d.line, "hello");
-        assert_eq!(d.labels, vec![("stream", "stderr".to_owned())]);
-        assert_eq!(d.timestamp_ns, Some(1_700_000_000_000_000_001));
-        assert!(!d.partial);
-        let part = p.parse(
-            r#"{"log":"first half","stream":"stdout","time":"2023-11-14T22:13:20Z"}"#.to_owned(),
-        );
-        assert!(part.partial);
-    }
-
-    #[test]
-    fn cri_lines() {
-        let p = Parser::new(Format::Cri, &[]);
-        let full = p.parse("2023-11-14T22:13:20Z stdout F hello world".to_owned());
-        assert_eq!(full.line, "hello world");
-        assert!(!full.partial);
-        let part = p.parse("2023-11-14T22:13:20Z stderr P hel".to_owned());
-        assert!(part.partial);
-        assert!(p.parse("nonsense".to_owned()).malformed);
     }
 }

@@ -1,5 +1,10 @@
 //! The positions file: for every file, its identity and the offset up to which Loki has
 //! acknowledged every line. Written atomically (temp file, fsync, rename, fsync directory).
+//!
+//! Promtail's positions file (`positions: {<path>: "<offset>"}`) is read too: each path is
+//! matched to the file there now, which resumes at Promtail's offset, so switching from
+//! Promtail neither ships a line again nor skips one. The agent then writes its own format
+//! (which keeps each file's identity) to the same path.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -50,6 +55,14 @@ pub enum PositionsError {
     },
 }
 
+/// Promtail's positions file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromtailPositions {
+    #[serde(default)]
+    positions: Option<BTreeMap<String, serde_yaml_ng::Value>>,
+}
+
 /// Saved positions, keyed by device and inode.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Positions {
@@ -72,11 +85,19 @@ impl Positions {
         if text.trim().is_empty() {
             return Ok(Positions::default());
         }
-        let file: PositionsFile =
-            serde_yaml_ng::from_str(&text).map_err(|e| PositionsError::Corrupt {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let corrupt = |e: serde_yaml_ng::Error| PositionsError::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        let is_promtail = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+            .map_err(corrupt)?
+            .get("positions")
+            .is_some();
+        if is_promtail {
+            let file: PromtailPositions = serde_yaml_ng::from_str(&text).map_err(corrupt)?;
+            return Ok(Self::from_promtail(file.positions.unwrap_or_default()));
+        }
+        let file: PositionsFile = serde_yaml_ng::from_str(&text).map_err(corrupt)?;
         Ok(Positions {
             by_inode: file
                 .files
@@ -84,6 +105,44 @@ impl Positions {
                 .map(|p| ((p.fingerprint.dev, p.fingerprint.ino), p))
                 .collect(),
         })
+    }
+
+    /// Promtail's positions: each path resolved to the file there now.
+    fn from_promtail(map: BTreeMap<String, serde_yaml_ng::Value>) -> Positions {
+        let mut out = Positions::default();
+        for (key, value) in map {
+            let offset = match &value {
+                serde_yaml_ng::Value::String(s) => s.trim().parse::<u64>().ok(),
+                serde_yaml_ng::Value::Number(n) => n.as_u64(),
+                _ => None,
+            };
+            let Some(offset) = offset else {
+                // Journal cursors and the like: not a file offset.
+                tracing::info!(key = %key, "Promtail position is not a file offset; ignored");
+                continue;
+            };
+            let Ok(file) = File::open(&key) else {
+                tracing::info!(path = %key, "Promtail position of a file that is gone; ignored");
+                continue;
+            };
+            let Ok(fingerprint) = Fingerprint::of(&file) else {
+                continue;
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let offset = if offset > size {
+                tracing::warn!(path = %key, offset, size, "Promtail's offset is past the end of the file now there (rotated or truncated since); reading it from the start");
+                0
+            } else {
+                offset
+            };
+            tracing::info!(path = %key, offset, "taking over Promtail's position");
+            out.set(Position {
+                path: key,
+                fingerprint,
+                offset,
+            });
+        }
+        out
     }
 
     /// Writes `self` to `path` atomically.
@@ -182,6 +241,43 @@ mod tests {
         fs::write(&path, "files: [[[").expect("corrupt");
         let err = Positions::load(&path).expect_err("corrupt");
         assert!(err.to_string().contains("corrupt"), "{err}");
+        fs::write(&path, "version: 1\nfiles: []\nbogus: 1\n").expect("unknown key");
+        assert!(Positions::load(&path).is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn promtail_positions_are_taken_over_by_path() {
+        let dir = std::env::temp_dir().join(format!("pos-promtail-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let log = dir.join("app.log");
+        fs::write(&log, "one\ntwo\nthree\n").expect("log");
+        let path = dir.join("positions.yaml");
+        fs::write(
+            &path,
+            format!(
+                "positions:\n  {}: \"4\"\n  {}/gone.log: \"9\"\n  journal-system: \"s=abc\"\n",
+                log.display(),
+                dir.display()
+            ),
+        )
+        .expect("positions");
+        let loaded = Positions::load(&path).expect("load");
+        let all: Vec<&Position> = loaded.iter().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].offset, 4);
+        assert_eq!(all[0].path, log.display().to_string());
+        fs::write(&path, "positions: {}\n").expect("empty");
+        assert_eq!(Positions::load(&path).expect("empty"), Positions::default());
+        fs::write(&path, format!("positions:\n  {}: \"999\"\n", log.display())).expect("w");
+        assert_eq!(
+            Positions::load(&path)
+                .expect("past the end")
+                .iter()
+                .next()
+                .map(|p| p.offset),
+            Some(0)
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -22,6 +22,8 @@ pub struct Orphan {
     pub offset: u64,
     /// The path the position was saved under.
     pub saved_path: String,
+    /// The device and inode the position was saved under.
+    pub saved: (u64, u64),
 }
 
 /// Finds the files of the `saved` positions not taken up by discovery. `tailed` holds the
@@ -59,6 +61,7 @@ pub fn find_orphans(saved: &Positions, tailed: &HashSet<(u64, u64)>) -> Vec<Orph
                         fingerprint: fp,
                         offset: pos.offset,
                         saved_path: pos.path.clone(),
+                        saved: (pos.fingerprint.dev, pos.fingerprint.ino),
                     });
                 }
                 break;

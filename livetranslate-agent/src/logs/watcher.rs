@@ -5,11 +5,14 @@
 //!
 //! Rotation, as logrotate does it:
 //! - rename (`create`): the old file moves away; its open handle is drained to its end, and
-//!   the new file at the path is picked up by discovery as a new file;
-//! - copytruncate: the file is copied, then truncated in place. The bytes written between the
-//!   last read and the truncation are recovered from the copy (a sibling that starts like the
-//!   file and is longer than the offset), a turn at a time like any read, then reading starts
-//!   over at 0;
+//!   the new file at the path is picked up by discovery as a new file. When an input's glob
+//!   names the new name too (`app.log*`), discovery finds the file there and it goes on being
+//!   tailed under its new name ([`FileWatcher::moved_to`]): it is never read again from 0;
+//! - copytruncate: the file is copied, then truncated in place. [`FileWatcher::truncated`]
+//!   finds the copy (a sibling that starts like the file did) and hands it back: the caller
+//!   reads the bytes not read before the truncation from it, as the continuation of the same
+//!   generation, and keeps it at its end (it is never read from 0); this watcher starts over
+//!   at 0;
 //! - delete: the handle is drained; a deleted file (no links left) is finished at its end
 //!   without waiting for late writes.
 
@@ -51,11 +54,8 @@ pub enum Read {
     /// The handler stopped the read.
     Stopped,
     /// The file is shorter than the offset, or its head changed: see
-    /// [`FileWatcher::begin_restart`].
+    /// [`FileWatcher::truncated`].
     Truncated,
-    /// The copy left by copytruncate was drained: the watcher now reads the file from offset
-    /// 0 (a new generation of it).
-    Restarted,
 }
 
 /// What [`FileWatcher::check`] found.
@@ -66,8 +66,7 @@ pub enum Check {
     /// The path no longer leads to this file (renamed or deleted): it is drained from its
     /// handle from now on, and the path should be looked at again for a new file.
     RotatedAway,
-    /// The file was rewritten in place (its head changed): see
-    /// [`FileWatcher::begin_restart`].
+    /// The file was rewritten in place (its head changed): see [`FileWatcher::truncated`].
     Truncated,
     /// Rotated away, read to its end, and deleted or quiet for `rotate_wait`: close it.
     Finished,
@@ -86,8 +85,19 @@ pub struct FileWatcher {
     framer: LineFramer,
     rotated_since: Option<Instant>,
     last_head_check: Instant,
-    /// After a truncation: the copytruncate copy being drained, and its length.
-    copy: Option<(File, u64)>,
+}
+
+/// The copy copytruncate left of a truncated file.
+#[derive(Debug)]
+pub struct RotatedCopy {
+    /// Where it is.
+    pub path: PathBuf,
+    /// The open copy.
+    pub file: File,
+    /// Its identity.
+    pub fingerprint: Fingerprint,
+    /// Its length.
+    pub len: u64,
 }
 
 #[cfg(unix)]
@@ -131,7 +141,6 @@ impl FileWatcher {
             framer: LineFramer::new(max_line_bytes),
             rotated_since,
             last_head_check: Instant::now(),
-            copy: None,
         }
     }
 
@@ -165,27 +174,23 @@ impl FileWatcher {
         (self.fingerprint.dev, self.fingerprint.ino) == (dev, ino)
     }
 
-    /// The file was found at another path (renamed, and the name it had is gone): follow it.
+    /// Discovery found the file at `path` (an input's glob names it): it is tailed there from
+    /// now on, as a file in place (no longer draining, even if it was rotated away from its
+    /// first name).
     pub fn moved_to(&mut self, path: &Path) {
-        if self.rotated_since.is_none() {
-            self.path = path.to_owned();
-        }
+        self.path = path.to_owned();
+        self.rotated_since = None;
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     /// Reads what is new, at most [`MAX_PER_TURN`] bytes, handing every complete line to
     /// `handler`. Notices a truncation (the file is shorter than the offset, or longer but
-    /// no longer starting with the same bytes) instead of reading. While a copytruncate copy
-    /// is being drained, reads from the copy, then reports [`Read::Restarted`].
+    /// no longer starting with the same bytes) instead of reading.
     pub fn read<H: LineHandler>(&mut self, handler: &mut H) -> io::Result<Read> {
-        if let Some((copy, len)) = &self.copy {
-            let read = read_range(copy, &mut self.offset, &mut self.framer, *len, handler)?;
-            if read == Read::Bytes(0) || self.offset >= *len {
-                self.copy = None;
-                self.start_over();
-                return Ok(Read::Restarted);
-            }
-            return Ok(read);
-        }
         let size = self.file.metadata()?.len();
         self.size = size;
         if size < self.offset
@@ -206,10 +211,6 @@ impl FileWatcher {
 
     /// Rotation and truncation checks (`now` is passed in so tests can move time).
     pub fn check(&mut self, now: Instant, rotate_wait: Duration) -> Check {
-        if self.copy.is_some() {
-            // Restarting: nothing to say until the copy is drained.
-            return Check::Unchanged;
-        }
         if now.saturating_duration_since(self.last_head_check) >= HEAD_CHECK_PERIOD {
             self.last_head_check = now;
             if self.fingerprint.head_len > 0
@@ -251,26 +252,20 @@ impl FileWatcher {
     }
 
     /// After [`Read::Truncated`] / [`Check::Truncated`]: looks for the copy copytruncate left
-    /// (a sibling that starts like the file and holds more than the offset). When there is
-    /// one, the next reads drain the bytes not read before the truncation from it (a turn at
-    /// a time) and end with [`Read::Restarted`]; returns `true`. Otherwise starts over at
-    /// offset 0 with the file's new identity at once and returns `false`.
-    pub fn begin_restart(&mut self) -> bool {
-        if let Some((copy, len)) = find_copy(&self.path, &self.fingerprint, self.offset) {
-            if let Ok(file) = File::open(&copy) {
-                tracing::info!(copy = %copy.display(), from = self.offset, to = len, "reading the rest from the rotated copy");
-                self.copy = Some((file, len));
-                return true;
-            }
-        } else if self.size > 0 && self.offset > self.size {
+    /// (a sibling that starts like the file did, other than `skip`), then starts over at
+    /// offset 0 with the file's new identity. The caller reads what was not read yet from
+    /// the copy, if there is one.
+    pub fn truncated(&mut self, skip: &dyn Fn(u64, u64) -> bool) -> Option<RotatedCopy> {
+        let copy = find_copy(&self.path, &self.fingerprint, skip);
+        if copy.is_none() && self.size > 0 && self.offset > self.size {
             tracing::warn!(path = %self.path.display(), "no rotated copy found: bytes written after the last read and before the truncation cannot be recovered");
         }
         self.start_over();
-        false
+        copy
     }
 
     /// Reading starts over at offset 0, identity taken again.
-    fn start_over(&mut self) {
+    pub fn start_over(&mut self) {
         self.offset = 0;
         self.framer.reset();
         self.fingerprint = Fingerprint::of(&self.file).unwrap_or(self.fingerprint);
@@ -328,32 +323,52 @@ fn read_range<H: LineHandler>(
     Ok(Read::Bytes(*offset - start))
 }
 
-/// A sibling of `path` that starts like `fp` and holds more than `offset` bytes: the copy
-/// made by copytruncate. The most recently modified one wins.
-fn find_copy(path: &Path, fp: &Fingerprint, offset: u64) -> Option<(PathBuf, u64)> {
+/// A sibling of `path` that starts like `fp` (whatever its length: a copy holding nothing
+/// unread is still a copy, never to be read from 0), other than those `skip` refuses by
+/// device and inode: the copy made by copytruncate. The most recently modified one wins.
+fn find_copy(
+    path: &Path,
+    fp: &Fingerprint,
+    skip: &dyn Fn(u64, u64) -> bool,
+) -> Option<RotatedCopy> {
     if fp.head_len == 0 {
         return None;
     }
     let dir = path.parent()?;
-    let mut best: Option<(PathBuf, u64, SystemTime)> = None;
+    let mut best: Option<(RotatedCopy, SystemTime)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let p = entry.path();
         if p == path {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || meta.len() <= offset {
+        if !meta.is_file() || meta.len() < fp.head_len {
+            continue;
+        }
+        let (dev, ino) = dev_ino(&meta);
+        if (dev, ino) == (fp.dev, fp.ino) || skip(dev, ino) {
             continue;
         }
         let Ok(f) = File::open(&p) else { continue };
         if fp.head_matches(&f).unwrap_or(false) {
             let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-            if best.as_ref().is_none_or(|b| mtime > b.2) {
-                best = Some((p, meta.len(), mtime));
+            if best.as_ref().is_none_or(|b| mtime > b.1) {
+                let Ok(fingerprint) = Fingerprint::of(&f) else {
+                    continue;
+                };
+                best = Some((
+                    RotatedCopy {
+                        path: p,
+                        file: f,
+                        fingerprint,
+                        len: meta.len(),
+                    },
+                    mtime,
+                ));
             }
         }
     }
-    best.map(|(p, len, _)| (p, len))
+    best.map(|(c, _)| c)
 }
 
 #[cfg(test)]
@@ -450,10 +465,17 @@ mod tests {
         );
         // The path kept the old name: the new file is someone else's.
         assert_eq!(w.path(), path);
+        // Found under its new name by a glob that names it: tailed there, not finished.
+        w.moved_to(&d.0.join("app.log.1"));
+        assert!(!w.is_rotated());
+        assert_eq!(
+            w.check(now + Duration::from_secs(60), Duration::from_secs(5)),
+            Check::Unchanged
+        );
     }
 
     #[test]
-    fn copytruncate_recovers_unread_bytes_from_the_copy() {
+    fn copytruncate_hands_back_the_copy_and_starts_over() {
         let d = Dir::new("copytruncate");
         let path = d.0.join("app.log");
         append(&path, "one\ntwo\n");
@@ -471,24 +493,21 @@ mod tests {
         let (lines, read) = drain(&mut w);
         assert!(lines.is_empty());
         assert_eq!(read, Read::Truncated);
-        assert!(w.begin_restart(), "the copy is found");
-        assert_eq!(
-            w.check(
-                Instant::now() + Duration::from_secs(9),
-                Duration::from_secs(1)
-            ),
-            Check::Unchanged,
-            "quiet while the copy is drained"
-        );
-        let (recovered, read) = drain(&mut w);
-        assert_eq!(recovered, [("three".to_owned(), 14)]);
-        assert_eq!(
-            read,
-            Read::Restarted,
-            "the copy's end starts a new generation"
-        );
+        let copy = w.truncated(&|_, _| false).expect("the copy is found");
+        assert_eq!(copy.path, d.0.join("app.log.1"));
+        assert_eq!(copy.len, 14);
+        // The caller drains the copy from where this watcher stopped.
+        let mut rest = FileWatcher::new(&copy.path, copy.file, copy.fingerprint, 8, 1024, None);
+        assert_eq!(drain(&mut rest).0, [("three".to_owned(), 14)]);
         assert_eq!(w.offset(), 0);
         assert_eq!(drain(&mut w).0, [("four".to_owned(), 5)]);
+        // A copy already read by someone else is not handed back.
+        append(&path, "five\n");
+        std::fs::copy(&path, d.0.join("app.log.2")).expect("copy");
+        let (dev, ino) =
+            Fingerprint::dev_ino(&File::open(d.0.join("app.log.2")).expect("open")).expect("ids");
+        let _ = std::fs::remove_file(d.0.join("app.log.1"));
+        assert!(w.truncated(&|a, b| (a, b) == (dev, ino)).is_none());
     }
 
     #[test]
@@ -547,7 +566,10 @@ mod tests {
         );
         let later = Instant::now() + HEAD_CHECK_PERIOD;
         assert_eq!(w.check(later, Duration::from_secs(5)), Check::Truncated);
-        assert!(!w.begin_restart(), "no copy: starts over at once");
+        assert!(
+            w.truncated(&|_, _| false).is_none(),
+            "no copy: starts over at once"
+        );
         assert_eq!(texts(&drain(&mut w).0), ["newer version"]);
     }
 

@@ -2,11 +2,14 @@
 //! client (authentication, TLS, tenant, retries with backoff and `Retry-After`), with the
 //! agent's Loki metrics and log messages.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use livetranslate_push::{
     ClientError, PushClient, PushEvent, PushOutcome as Delivery, RetryPolicy,
 };
-use tokio::sync::watch;
 
 use super::config::LokiConfig;
 use crate::internal_events::{LineDropReason, LogMetrics};
@@ -23,7 +26,8 @@ pub enum PushOutcome {
     Sent,
     /// Loki refused it for good (4xx other than 429), or retries ran out.
     Dropped,
-    /// The agent is stopping; the batch was not acknowledged.
+    /// The agent is stopping (or the client is being replaced by a reload); the batch was
+    /// not acknowledged.
     Interrupted,
 }
 
@@ -31,6 +35,9 @@ pub enum PushOutcome {
 #[derive(Debug, Clone)]
 pub struct LokiClient {
     push: PushClient,
+    /// Clients for tenants set by a `tenant` pipeline stage, sharing `push`'s connections.
+    tenants: Arc<Mutex<HashMap<Arc<str>, PushClient>>>,
+    config: LokiConfig,
     policy: RetryPolicy,
     batch_size: usize,
     metrics: LogMetrics,
@@ -41,6 +48,7 @@ impl LokiClient {
     /// configuration sets its own.
     pub fn new(config: LokiConfig, metrics: LogMetrics) -> Result<Self, LokiError> {
         let url = livetranslate_push::loki::parse_push_url(&config.url)?;
+        let settings = config.clone();
         let mut http = config.http.clone();
         if !http.has_auth() {
             http.basic_auth = url.basic_auth;
@@ -54,6 +62,8 @@ impl LokiClient {
             .build()?;
         Ok(LokiClient {
             push,
+            tenants: Arc::default(),
+            config: settings,
             policy: RetryPolicy {
                 min_backoff: config.min_backoff,
                 max_backoff: config.max_backoff,
@@ -71,27 +81,54 @@ impl LokiClient {
         self.batch_size
     }
 
+    /// The settings it was built from.
+    pub fn config(&self) -> &LokiConfig {
+        &self.config
+    }
+
+    /// The client for `tenant` (the configured one for `None`).
+    fn client_for(&self, tenant: Option<&Arc<str>>) -> Result<PushClient, ClientError> {
+        let Some(t) = tenant else {
+            return Ok(self.push.clone());
+        };
+        let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(t) {
+            return Ok(c.clone());
+        }
+        let c = self.push.with_tenant_id(t)?;
+        // Tenants come from configured stages; bound the map all the same.
+        if map.len() < 1000 {
+            map.insert(t.clone(), c.clone());
+        }
+        Ok(c)
+    }
+
     /// The push URL (without credentials).
     pub fn url(&self) -> &str {
         self.push.url().as_str()
     }
 
-    /// Sends one encoded batch, retrying connection errors, 429 and 5xx with exponential
-    /// backoff and jitter until Loki accepts it, refuses it for good, retries run out, or
-    /// `shutdown` turns true.
+    /// Sends one encoded batch to `tenant` (the configured one for `None`), retrying
+    /// connection errors, 429 and 5xx with exponential backoff and jitter until Loki accepts
+    /// it, refuses it for good, retries run out, or `cancel` completes.
     pub async fn push(
         &self,
-        body: Vec<u8>,
+        tenant: Option<&Arc<str>>,
+        body: Bytes,
         lines: usize,
-        shutdown: &mut watch::Receiver<bool>,
+        cancel: impl Future,
     ) -> PushOutcome {
         let bytes = body.len();
-        let stopping = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
+        let push = match self.client_for(tenant) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, lines, "cannot push to this tenant; dropping the batch");
+                self.metrics.batch_failed(LineDropReason::Rejected, lines);
+                return PushOutcome::Dropped;
+            }
         };
-        let delivery = self
-            .push
-            .push(Bytes::from(body), &self.policy, stopping, |event| match event {
+        let delivery = push
+            .push(body, &self.policy, cancel, |event| match event {
                 PushEvent::Attempted { elapsed, attempt } => {
                     self.metrics.push_finished(elapsed);
                     self.metrics.push_attempted(attempt);

@@ -6,8 +6,11 @@ use std::time::Duration;
 use livetranslate_push::{BasicAuthSettings, HttpClientConfig, HttpClientSettings, TlsSettings};
 use serde::Deserialize;
 
-use crate::duration::HumanDuration;
+use crate::duration::{check_range, HumanDuration};
 use crate::validate::{KeyPath, Origin, ValidationError};
+
+const MS: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// `logs.loki:` push client settings, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -38,7 +41,7 @@ pub struct LokiFile {
 }
 
 /// How to reach Loki.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LokiConfig {
     /// Base URL (`http://loki:3100`) or full push URL; credentials in it become basic auth.
     pub url: String,
@@ -111,15 +114,41 @@ impl LokiConfig {
         }
         .resolve()
         .map_err(|e| ValidationError::at(path.key(e.key), e.message))?;
+        let within = |key: &str, v: Option<HumanDuration>, default: Duration, min, max| {
+            let d = v.map_or(default, |d| d.0);
+            check_range(d, min, max).map_err(|m| ValidationError::at(path.key(key), m))?;
+            Ok::<_, ValidationError>(d)
+        };
+        // Zero would be a request that cannot succeed, a retry loop without a pause, or a
+        // batch per line; hours are a typo (or a stall that looks like an outage).
+        let timeout = within("timeout", file.timeout, base.timeout, 100 * MS, HOUR)?;
+        let min_backoff = within("min_backoff", file.min_backoff, base.min_backoff, MS, HOUR)?;
+        let max_backoff = within(
+            "max_backoff",
+            file.max_backoff,
+            base.max_backoff,
+            MS,
+            24 * HOUR,
+        )?;
+        if max_backoff < min_backoff {
+            return Err(ValidationError::at(
+                path.key("max_backoff"),
+                format!(
+                    "must be at least min_backoff ({})",
+                    HumanDuration(min_backoff)
+                ),
+            ));
+        }
+        let batch_wait = within("batch_wait", file.batch_wait, base.batch_wait, MS, HOUR)?;
         Ok(LokiConfig {
             tenant_id: file.tenant_id,
             http,
-            timeout: file.timeout.map_or(base.timeout, |d| d.0),
-            min_backoff: file.min_backoff.map_or(base.min_backoff, |d| d.0),
-            max_backoff: file.max_backoff.map_or(base.max_backoff, |d| d.0),
+            timeout,
+            min_backoff,
+            max_backoff,
             max_retries: file.max_retries,
             batch_size,
-            batch_wait: file.batch_wait.map_or(base.batch_wait, |d| d.0),
+            batch_wait,
             ..base
         })
     }

@@ -4,6 +4,8 @@
 //! `livetranslate-test-support`.
 #![allow(dead_code)]
 
+pub mod logs;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -214,6 +216,7 @@ impl Agent {
             .env_remove("SCRAPE_TARGETS")
             .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
             .env_remove("AGENT_CONFIG")
+            .env_remove("PROMTAIL_CONFIG")
             .env_remove("LOKI_URL")
             .stdout(Stdio::null())
             .stderr(log);
@@ -240,6 +243,46 @@ impl Agent {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGHUP: reload the configuration.
+    pub fn hup(&self) {
+        self.guard.signal(libc::SIGHUP);
+    }
+
+    /// Asks for a reload over HTTP (`method` on `path`); the status and the answer.
+    pub fn reload_http(&self, method: &str, path: &str) -> (u16, String) {
+        let url = self.url(path);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        // A thread of its own: usable from sync and async tests alike.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                match http_client().request(method, url).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        (status, r.text().await.unwrap_or_default())
+                    }
+                    Err(e) => (0, e.to_string()),
+                }
+            })
+        })
+        .join()
+        .expect("reload request thread")
+    }
+
+    /// The value of one of the agent's own series (blocking), summed over the series whose
+    /// labels contain `label` (`""`: all).
+    pub fn metric_sum(&self, name: &str, label: &str) -> f64 {
+        self.metrics_text()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// SIGKILL: no chance to flush or save anything.

@@ -147,7 +147,11 @@ async fn push(
         );
     }
     match decode_push(&body) {
-        Ok(entries) => {
+        Ok(mut entries) => {
+            let tenant: Option<Arc<str>> = header(&headers, "x-scope-orgid").map(Arc::from);
+            for e in &mut entries {
+                e.tenant.clone_from(&tenant);
+            }
             let mut inner = shared.lock();
             inner.requests.push(204);
             inner.tenant.push(header(&headers, "x-scope-orgid"));
@@ -169,14 +173,26 @@ async fn push(
 impl LokiStandIn {
     /// Starts on a free 127.0.0.1 port.
     pub fn start() -> Self {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        Self::start_on(listener)
+    }
+
+    /// Starts on a listener bound elsewhere: in a network namespace of the test's own
+    /// ([`crate::netns::NetNs::listener`]), say.
+    pub fn start_on(listener: std::net::TcpListener) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("runtime: {e}"));
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+        if let Err(e) = listener.set_nonblocking(true) {
+            panic!("listener: {e}");
+        }
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("listener: {e}"))
+        };
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("addr: {e}"));
@@ -222,7 +238,8 @@ impl LokiStandIn {
         }
     }
 
-    /// Listens again on the same port.
+    /// Listens again on the same port (127.0.0.1 only; a stand-in in a network namespace is
+    /// cut off by its link instead).
     pub fn restart(&mut self) {
         let mut tries = 0;
         let listener = loop {

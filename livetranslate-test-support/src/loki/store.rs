@@ -116,10 +116,15 @@ impl Store {
         i
     }
 
-    /// Stores one entry; whether it was new.
+    /// Stores one entry; whether it was new. Streams of different tenants are different
+    /// streams (Loki keeps tenants apart): they count under `<tenant>:{…}`.
     pub fn add(&mut self, e: Received) -> bool {
         self.received += 1;
-        let s = self.stream(&e.labels);
+        let key: Arc<str> = match &e.tenant {
+            None => e.labels.clone(),
+            Some(t) => format!("{t}:{}", e.labels).into(),
+        };
+        let s = self.stream(&key);
         let here = (self.streams[s].1, e.timestamp_ns);
         match self.lines.entry(digest(e.line.as_bytes())) {
             Entry::Vacant(v) => {
@@ -183,6 +188,7 @@ mod tests {
             labels: labels.into(),
             timestamp_ns: ts,
             line: line.into(),
+            tenant: None,
         }
     }
 

@@ -14,6 +14,9 @@ pub struct Received {
     pub timestamp_ns: i64,
     /// The line.
     pub line: Arc<str>,
+    /// The tenant it was pushed for (`X-Scope-OrgID`; `None`: none sent). Set by the
+    /// stand-in, not by the decoder.
+    pub tenant: Option<Arc<str>>,
 }
 
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
@@ -104,6 +107,7 @@ pub fn decode_push(body: &[u8]) -> Result<Vec<Received>, String> {
                 labels: labels.clone(),
                 timestamp_ns: ts,
                 line,
+                tenant: None,
             });
         }
     }
@@ -138,7 +142,8 @@ mod tests {
             Ok(vec![Received {
                 labels: "{a=\"b\"}".into(),
                 timestamp_ns: 1_000_000_007,
-                line: "hi".into()
+                line: "hi".into(),
+                tenant: None,
             }])
         );
         assert!(decode_push(

@@ -21,9 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::go::{parse_bytes, parse_duration, weak_string_opt};
+use super::go::{parse_bytes, weak_string_opt};
 use super::regex::compile;
 use super::{Cx, Entry, Stage, StageError, Step};
+use crate::duration::parse_duration;
 
 /// `source:` of a `drop` stage: one name or several.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -119,7 +120,7 @@ impl DropStage {
         let older_than = cfg
             .older_than
             .as_deref()
-            .map(|d| parse_duration(d).map_err(|e| StageError::key("older_than", e)))
+            .map(|d| parse_duration(d).map_err(|e| StageError::key("older_than", e.to_string())))
             .transpose()?;
         let longer_than = cfg
             .longer_than
@@ -361,7 +362,7 @@ mod tests {
             ("drop_counter_reason: x", ""),
             ("source: a\nvalue: b\nexpression: c", "value"),
             ("expression: '('", "expression"),
-            ("older_than: 1d", "older_than"),
+            ("older_than: 1y", "older_than"),
             ("longer_than: big", "longer_than"),
             ("source: ''", "source"),
         ] {

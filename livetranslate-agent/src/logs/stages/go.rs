@@ -1,12 +1,9 @@
 //! Go conventions that Promtail's configuration inherits: string literals (`strconv.Unquote`),
-//! durations (`time.ParseDuration`), byte sizes (`humanize.ParseBytes`), and mapstructure's
-//! "weak" decoding of scalars into strings.
-//!
-//! Integrator: the agent has its own duration parser (`config::duration`); these follow Go's
-//! grammar exactly (`1h30m`, `500ms`, `1.5h`, no `d`), which is what a promtail.yml holds.
+//! byte sizes (`humanize.ParseBytes`), and mapstructure's "weak" decoding of scalars into
+//! strings. Durations are the agent's one parser, [`crate::duration`], which reads Go's
+//! syntax.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 
@@ -93,55 +90,6 @@ pub fn unquote_prefix(s: &str) -> Result<(String, usize), String> {
         }
         _ => Err("expected a quoted string".to_owned()),
     }
-}
-
-/// Parses a Go duration (`300ms`, `1.5h`, `2h45m`, `-1s`); units ns, us (µs), ms, s, m, h.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?} (Go syntax: e.g. 300ms, 1.5h, 2h45m)");
-    let mut rest = s;
-    let negative = rest.starts_with('-');
-    if let Some(r) = rest.strip_prefix(['-', '+']) {
-        rest = r;
-    }
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        if n == 0 || &rest[..n] == "." {
-            return Err(err());
-        }
-        let number: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("{}: missing unit", err())),
-            other => return Err(format!("{}: unknown unit {other:?}", err())),
-        };
-        total += number * unit;
-        rest = &rest[u..];
-    }
-    if negative && total > 0.0 {
-        return Err(format!(
-            "{}: negative durations are not allowed here",
-            err()
-        ));
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
 /// Parses a byte size as Promtail does (go-humanize `ParseBytes`): `1024`, `8KB` (1000s),
@@ -272,19 +220,6 @@ mod tests {
         assert!(unquote_prefix(r#""open"#).is_err());
         assert!(unquote_prefix(r#""\q""#).is_err());
         assert!(unquote_prefix("x").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "5", "1d", "h", "-1s", "1.s2"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! parsed in; an abbreviation that zone does not know counts as UTC (Go does the same with
 //! its local zone). `GMT+3` and `+03` name their offset.
 
-use super::civil::{days_from_civil, days_in_month, is_leap};
-use super::tz::Zone;
+use crate::tz::Zone;
+use livetranslate_telemetry::time::{days_from_civil, days_in_month, is_leap_year as is_leap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Std {

@@ -1,6 +1,7 @@
 //! Promtail's `pipeline_stages`, read and run as Promtail 2.7 does.
 //!
-//! A leaf module: it knows nothing of the rest of the agent. Give it the stages of a
+//! It knows nothing of the rest of the agent but its leaves ([`crate::duration`], [`crate::tz`]).
+//! Give it the stages of a
 //! `scrape_configs[].pipeline_stages` list and feed it entries; it hands back what to ship
 //! and what was dropped, with Promtail's drop reasons.
 //!
@@ -42,7 +43,6 @@
 //! pause through [`Pipeline::take_throttle`].
 
 mod bounded;
-mod civil;
 mod container;
 mod drop;
 mod entry;
@@ -60,7 +60,6 @@ mod regex;
 mod replace;
 mod template;
 mod timestamp;
-mod tz;
 
 use std::fmt;
 use std::sync::Arc;
@@ -188,6 +187,17 @@ impl StageConfig {
             StageConfig::Limit(_) => "limit",
             StageConfig::Match(_) => "match",
             StageConfig::Multiline(_) => "multiline",
+        }
+    }
+
+    /// Whether the stage may hold entries between calls (joined lines: `multiline`, partial
+    /// `docker` / `cri` lines, and `match` stages nesting them): a caller acknowledging read
+    /// positions must then ask [`Pipeline::held_sources`].
+    pub fn may_hold(&self) -> bool {
+        match self {
+            StageConfig::Docker(_) | StageConfig::Cri(_) | StageConfig::Multiline(_) => true,
+            StageConfig::Match(m) => m.stages.iter().any(StageConfig::may_hold),
+            _ => false,
         }
     }
 

@@ -19,9 +19,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::bounded::FxMap;
-use super::go::parse_duration;
 use super::regex::compile;
 use super::{Cx, Entry, Outcome, Stage, StageError, Step};
+use crate::duration::parse_duration;
 
 /// `multiline:` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -76,7 +76,9 @@ impl MultilineStage {
         }
         let firstline = compile("firstline", &cfg.firstline)?;
         let max_wait = match &cfg.max_wait_time {
-            Some(d) => parse_duration(d).map_err(|e| StageError::key("max_wait_time", e))?,
+            Some(d) => {
+                parse_duration(d).map_err(|e| StageError::key("max_wait_time", e.to_string()))?
+            }
             None => Duration::from_secs(3),
         };
         if max_wait.is_zero() {
@@ -295,7 +297,7 @@ mod tests {
     fn config_errors() {
         for (yaml, key) in [
             ("firstline: '('", "firstline"),
-            ("firstline: x\nmax_wait_time: 3", "max_wait_time"),
+            ("firstline: x\nmax_wait_time: 3x", "max_wait_time"),
             ("firstline: x\nmax_wait_time: 0s", "max_wait_time"),
         ] {
             let cfg: MultilineConfig = serde_yaml_ng::from_str(yaml).expect("yaml");

@@ -23,10 +23,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::bounded::Generational;
-use super::civil::civil_from_days;
 use super::golayout::{Layout, NAMED};
-use super::tz::Zone;
 use super::{Cx, Entry, Stage, StageError, Step};
+use crate::tz::Zone;
+use livetranslate_telemetry::time::civil_from_days;
 
 /// `timestamp:` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -227,10 +227,10 @@ impl Stage for TimestampStage {
 
 #[cfg(test)]
 mod tests {
-    use super::super::civil::days_from_civil;
     use super::super::entry::labels;
     use super::super::Value;
     use super::*;
+    use livetranslate_telemetry::time::days_from_civil;
 
     const NS: i64 = 1_000_000_000;
 
@@ -370,8 +370,8 @@ mod tests {
         // Through the stage: a syslog stamp takes the current year.
         let mut s = stage("source: time\nformat: Jan _2 15:04:05\n");
         let ts = run(&mut s, Some("Jun  1 00:00:00"), 0, "a");
-        let year = super::super::civil::year_of(ts / NS);
-        let now_year = super::super::civil::year_of(
+        let year = livetranslate_telemetry::time::year_of_unix(ts / NS);
+        let now_year = livetranslate_telemetry::time::year_of_unix(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),

@@ -1,5 +1,6 @@
-//! Time zones for the `timestamp` stage's `location`, without a bundled database: IANA names
-//! are read from the system's compiled zoneinfo files (TZif, as Go's `time.LoadLocation`
+//! Time zones, the agent's one zone module (a leaf: it imports nothing of the agent): the
+//! pipeline `timestamp` stage's `location` and every other reader of local times use it.
+//! There is no bundled database: IANA names are read from the system's compiled zoneinfo files (TZif, as Go's `time.LoadLocation`
 //! does: `$ZONEINFO`, then `/usr/share/zoneinfo` and the other usual places), including the
 //! POSIX TZ rule in their footer that covers times after the last listed transition (the
 //! "slim" files of recent distributions hold little else). Fixed offsets (`+02:00`, `-0530`,
@@ -556,7 +557,7 @@ impl Posix {
                 end: i64::MAX,
             };
         };
-        let year = super::civil::year_of(unix + i64::from(self.std.offset));
+        let year = livetranslate_telemetry::time::year_of_unix(unix + i64::from(self.std.offset));
         // Transitions of this year in UTC: the start is given in standard local time, the
         // end in daylight local time.
         let mut spans = Vec::with_capacity(6);
@@ -586,7 +587,7 @@ impl Posix {
 
 /// Local seconds (from the epoch, as if UTC) at which `rule` fires in `year`.
 fn rule_instant(year: i64, rule: &Rule) -> i64 {
-    use super::civil::{days_from_civil, is_leap};
+    use livetranslate_telemetry::time::{days_from_civil, is_leap_year as is_leap};
     let jan1 = days_from_civil(year, 1, 1);
     let day = match rule.day {
         Day::Julian1(n) => {
@@ -602,7 +603,7 @@ fn rule_instant(year: i64, rule: &Rule) -> i64 {
             // 1970-01-01 was a Thursday (4).
             let wd_first = (first + 4).rem_euclid(7);
             let mut day = first + (i64::from(d) - wd_first).rem_euclid(7) + (i64::from(w) - 1) * 7;
-            let len = i64::from(super::civil::days_in_month(year, m));
+            let len = i64::from(livetranslate_telemetry::time::days_in_month(year, m));
             while day - first >= len {
                 day -= 7;
             }
@@ -614,8 +615,8 @@ fn rule_instant(year: i64, rule: &Rule) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::civil::days_from_civil;
     use super::*;
+    use livetranslate_telemetry::time::days_from_civil;
 
     fn unix(y: i64, mo: u32, d: u32, h: i64, mi: i64) -> i64 {
         days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60
