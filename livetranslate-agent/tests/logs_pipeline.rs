@@ -7,7 +7,6 @@ mod common;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::logs::{seq_of, summary, tally, wait_all, write_lines, Rotation};
@@ -328,28 +327,12 @@ fn bad_input_is_shipped_or_counted_never_a_crash() {
     }
 }
 
-fn run_agent(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
-        .args(args)
-        .env_remove("LOKI_URL")
-        .output()
-        .expect("run agent");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[test]
 fn bad_configs_are_clear_errors_with_exit_code_2() {
     let dir = TempDir::new("badcfg");
     let unknown = dir.path().join("unknown.yml");
     fs::write(&unknown, "logs:\n  loki_url: http://127.0.0.1:1\n  inputs:\n    - paths: [\"/x/*.log\"]\n      formt: json\n").expect("w");
-    let (code, out) = run_agent(&[
+    let (code, out) = Agent::run(&[
         "--config",
         unknown.to_str().expect("utf8"),
         "--check-config",
@@ -359,9 +342,9 @@ fn bad_configs_are_clear_errors_with_exit_code_2() {
         out.contains("unknown.yml:5:"),
         "no file:line:column in {out}"
     );
-    let (code, out) = run_agent(&["--loki-url", "not a url", "--check-config"]);
+    let (code, out) = Agent::run(&["--loki-url", "not a url", "--check-config"]);
     assert_eq!(code, 2, "{out}");
-    let (code, out) = run_agent(&["--config", "/definitely/missing.yml"]);
+    let (code, out) = Agent::run(&["--config", "/definitely/missing.yml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("missing.yml"), "{out}");
     let bad_format = dir.path().join("format.yml");
@@ -370,7 +353,7 @@ fn bad_configs_are_clear_errors_with_exit_code_2() {
         "logs:\n  inputs:\n    - paths: [\"/x/*.log\"]\n      format: xml\n",
     )
     .expect("w");
-    let (code, out) = run_agent(&[
+    let (code, out) = Agent::run(&[
         "--config",
         bad_format.to_str().expect("utf8"),
         "--check-config",
@@ -379,7 +362,7 @@ fn bad_configs_are_clear_errors_with_exit_code_2() {
     assert!(out.contains("format.yml:4:"), "{out}");
     let bad_regex = dir.path().join("regex.yml");
     fs::write(&bad_regex, "logs:\n  inputs:\n    - paths: [\"/x/*.log\"]\n      multiline:\n        first_line: \"([\"\n").expect("w");
-    let (code, out) = run_agent(&[
+    let (code, out) = Agent::run(&[
         "--config",
         bad_regex.to_str().expect("utf8"),
         "--check-config",

@@ -792,23 +792,6 @@ fn unreadable_files_fifos_directories_and_symlink_loops_are_visible_not_silent()
     guard.terminate(Duration::from_secs(10));
 }
 
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
-        .args(args)
-        .env_remove("LOKI_URL")
-        .env_remove("AGENT_CONFIG")
-        .output()
-        .expect("run agent");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[test]
 fn bad_configurations_and_positions_files_exit_2_naming_file_line_and_column() {
     let dir = TempDir::new("bad");
@@ -816,7 +799,7 @@ fn bad_configurations_and_positions_files_exit_2_naming_file_line_and_column() {
         let path = dir.path().join(name);
         fs::write(&path, text).expect("write");
         let arg = format!("{flag}={}", path.display());
-        let (code, out) = run(&[&arg, "-check-syntax"]);
+        let (code, out) = Agent::run(&[&arg, "-check-syntax"]);
         assert_eq!(code, 2, "{name}: {out}");
         assert!(
             out.contains(&format!("{}:{want}", path.display())),
@@ -884,10 +867,10 @@ fn bad_configurations_and_positions_files_exit_2_naming_file_line_and_column() {
     )
     .expect("w");
     let arg = format!("-config.file={}", conf.display());
-    let (code, out) = run(&[&arg, "-check-syntax"]);
+    let (code, out) = Agent::run(&[&arg, "-check-syntax"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("positions.yaml"), "{out}");
-    let (code, out) = run(&[&arg, "-dry-run", "--listen", "127.0.0.1:0"]);
+    let (code, out) = Agent::run(&[&arg, "-dry-run", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 2, "{out}");
     // Promtail's ignore_invalid_yaml starts over instead.
     let lenient = fs::read_to_string(&conf).expect("r").replace(
@@ -895,7 +878,7 @@ fn bad_configurations_and_positions_files_exit_2_naming_file_line_and_column() {
         "positions: {ignore_invalid_yaml: true, filename:",
     );
     fs::write(&conf, lenient).expect("w");
-    let (code, out) = run(&[&arg, "-check-syntax"]);
+    let (code, out) = Agent::run(&[&arg, "-check-syntax"]);
     assert_eq!(code, 0, "{out}");
 }
 
@@ -954,7 +937,7 @@ fn the_projects_promtail_yml_and_agent_yml_pass_the_check_together() {
     let promtail_arg = format!("-config.file={}", promtail.display());
     let agent_arg = format!("--config={}", agent.display());
     // As compose runs it, and the promtail.yml alone (as Promtail would be run).
-    let (code, out) = run(&[
+    let (code, out) = Agent::run(&[
         &agent_arg,
         &promtail_arg,
         "-config.expand-env=true",
@@ -971,10 +954,10 @@ fn the_projects_promtail_yml_and_agent_yml_pass_the_check_together() {
     ] {
         assert!(out.contains(want), "{want:?} not in\n{out}");
     }
-    let (code, out) = run(&[&promtail_arg, "-config.expand-env", "-check-syntax"]);
+    let (code, out) = Agent::run(&[&promtail_arg, "-config.expand-env", "-check-syntax"]);
     assert_eq!(code, 0, "{out}");
     // Without -config.expand-env, Promtail would not expand ${LOKI_URL:-…} either.
-    let (code, out) = run(&[&promtail_arg, "-check-syntax"]);
+    let (code, out) = Agent::run(&[&promtail_arg, "-check-syntax"]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("promtail.yml:") && out.contains("clients[0].url"),

@@ -227,6 +227,29 @@ impl Agent {
         }
     }
 
+    /// Runs the agent with `args` to its end (a check, a bad configuration): the exit code
+    /// (-1 for a signal) and stdout followed by stderr. The environment variables a
+    /// configuration can come from are removed, as for [`Agent::spawn`].
+    pub fn run(args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
+            .args(args)
+            .env_remove("SCRAPE_TARGETS")
+            .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
+            .env_remove("AGENT_CONFIG")
+            .env_remove("PROMTAIL_CONFIG")
+            .env_remove("LOKI_URL")
+            .output()
+            .expect("run agent");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Starts the agent with `args` (plus `--listen`) and waits for `/ready`.
     pub async fn start(dir: &Path, args: &[&str]) -> Agent {
         let mut agent = Agent::spawn(dir, args, "info");
