@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Bodies, BodyServer};
 use livetranslate_agent::metrics::exposition::{self, Format};
-use livetranslate_agent::metrics::scrape::merge_labels;
+use livetranslate_agent::metrics::ingest::merge_labels;
 use livetranslate_test_support::{Prometheus, TempDir};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/exposition");

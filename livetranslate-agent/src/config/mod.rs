@@ -27,14 +27,14 @@ use std::time::Duration;
 pub use cli::Cli;
 pub use file::FileConfig;
 
-use livetranslate_telemetry::names::{
-    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
-};
 use crate::logs::config::LogsFlags;
 use crate::logs::LogsConfig;
 use crate::metrics::job::{build_jobs, ScrapeFlags, ScrapeJob};
 use crate::metrics::remote_write::RemoteWriteConfig;
 use crate::validate::{KeyPath, ValidationError};
+use livetranslate_telemetry::names::{
+    is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
+};
 
 /// Default bound on the final flush at shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -234,6 +234,7 @@ impl Config {
         )?;
         let remote_write = RemoteWriteConfig::from_parts(
             cli.remote_write_url.as_deref(),
+            cli.wal_dir.as_deref(),
             file.remote_write,
             &KeyPath::root().key("remote_write"),
         )?;
@@ -325,7 +326,7 @@ mod tests {
         let j = &c.jobs[0];
         assert_eq!(j.job_name, DEFAULT_JOB_NAME);
         assert_eq!(j.metrics_path, "/api/metrics");
-        assert_eq!(j.query.as_deref(), Some("x=1"));
+        assert_eq!(j.params["x"], ["1"]);
         assert_eq!(j.static_groups[0].targets, ["127.0.0.1:3000"]);
         assert_eq!(j.interval, Duration::from_secs(1));
         assert_eq!(j.timeout, Duration::from_secs(1));

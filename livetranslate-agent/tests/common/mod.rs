@@ -202,11 +202,17 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent with `args` (plus `--listen` on a free port, logs at `RUST_LOG`
     /// level `log_level`) without waiting for it: for tests that kill and restart it.
+    ///
+    /// Unless `args` name one, the agent's write-ahead log goes to a directory of its own in
+    /// `dir` (never the system default, which concurrent tests would share).
     pub fn spawn(dir: &Path, args: &[&str], log_level: &str) -> Agent {
         let port = free_port();
         let stderr = dir.join(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).expect("agent log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
+        if !args.contains(&"--wal-dir") {
+            cmd.arg("--wal-dir").arg(dir.join(format!("wal-{port}")));
+        }
         cmd.args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -215,6 +221,7 @@ impl Agent {
             .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
             .env_remove("AGENT_CONFIG")
             .env_remove("LOKI_URL")
+            .env_remove("AGENT_WAL_DIR")
             .stdout(Stdio::null())
             .stderr(log);
         Agent {

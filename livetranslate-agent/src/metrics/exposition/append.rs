@@ -261,8 +261,25 @@ impl Appender {
 
     /// Decides what Prometheus stores of `sample` (and records skips).
     pub fn append(&mut self, sample: &SampleRef<'_>) -> Outcome {
+        self.append_at(sample, sample.timestamp_ms())
+    }
+
+    /// [`Appender::append`] with the sample's timestamp replaced by `timestamp_ms` (`None`:
+    /// the scrape's), as with `honor_timestamps: false`.
+    ///
+    /// ```
+    /// use livetranslate_agent::metrics::exposition::{Appender, Format, Outcome, Parser};
+    ///
+    /// let mut appender = Appender::new(1_700_000_000_000);
+    /// let mut outcomes = Vec::new();
+    /// let mut parser = Parser::new(Format::Text);
+    /// // An hour-old timestamp is out of bounds unless it is ignored.
+    /// parser.feed(b"a 1 1699996000000\n", |s| outcomes.push(appender.append_at(&s, None))).unwrap();
+    /// assert_eq!(outcomes[0], Outcome::Stored { exemplar: false });
+    /// ```
+    pub fn append_at(&mut self, sample: &SampleRef<'_>, timestamp_ms: Option<i64>) -> Outcome {
         self.total += 1;
-        let ts = sample.timestamp_ms().unwrap_or(self.scrape_ts_ms);
+        let ts = timestamp_ms.unwrap_or(self.scrape_ts_ms);
         let key = {
             let mut h = SeriesHasher {
                 sip: self.hash.build_hasher(),
