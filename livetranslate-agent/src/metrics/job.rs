@@ -700,9 +700,7 @@ pub fn check_group(group: &TargetGroup, scheme: &str, metrics_path: &str) -> Res
         if t.is_empty() || t.contains('/') || t.contains(char::is_whitespace) {
             return Err(format!(
                 "target {:?} must be host:port (no scheme or path)",
-                livetranslate_push::redact_url(&format!("//{t}"))
-                    .trim_start_matches('/')
-                    .to_owned()
+                livetranslate_push::redact_url(t)
             ));
         }
         parse_http_url(&format!("{scheme}://{t}{metrics_path}"))?;
