@@ -35,6 +35,8 @@ pub struct Target {
     pub last_headers: Arc<Mutex<Option<axum::http::HeaderMap>>>,
     /// The path and query of the latest scrape.
     pub last_uri: Arc<Mutex<String>>,
+    /// Every path and query scraped, with how often.
+    pub uris: Arc<Mutex<std::collections::BTreeMap<String, usize>>>,
 }
 
 impl Target {
@@ -48,6 +50,7 @@ impl Target {
             hits: Arc::new(AtomicUsize::new(0)),
             last_headers: Arc::default(),
             last_uri: Arc::default(),
+            uris: Arc::default(),
         };
         async fn serve(
             State(t): State<Target>,
@@ -56,6 +59,11 @@ impl Target {
         ) -> impl IntoResponse {
             t.hits.fetch_add(1, Ordering::Relaxed);
             *t.last_uri.lock().expect("lock") = uri.to_string();
+            *t.uris
+                .lock()
+                .expect("lock")
+                .entry(uri.to_string())
+                .or_default() += 1;
             *t.last_headers.lock().expect("lock") = Some(headers);
             let (body, ct) = t.body.lock().expect("lock").clone();
             ([(header::CONTENT_TYPE, ct)], body)
