@@ -191,6 +191,14 @@ pub struct SeriesMemory {
 }
 
 impl SeriesMemory {
+    /// Room for `series` series and `bytes` bytes of labels.
+    fn with_capacity(series: usize, bytes: usize) -> SeriesMemory {
+        SeriesMemory {
+            arena: Vec::with_capacity(bytes),
+            index: HashMap::with_capacity_and_hasher(series, Default::default()),
+        }
+    }
+
     /// Series remembered.
     pub fn len(&self) -> usize {
         self.index.len()
@@ -343,17 +351,23 @@ impl<'a> Ingest<'a> {
         previous: &'a SeriesMemory,
         scrape_ts: i64,
     ) -> Ingest<'a> {
+        // Sized after the previous scrape: a target's series count changes little, and maps
+        // and arenas grown by doubling end up to twice their size.
+        let expect = previous.len() + previous.len() / 8;
         Ingest {
             shape,
             keys,
             previous,
             scrape_ts,
-            appender: Appender::new(scrape_ts),
+            appender: Appender::with_capacity(scrape_ts, expect),
             encoder: ChunkEncoder::new(
                 shape.chunk_samples,
                 super::remote_write::chunk::DEFAULT_MAX_RAW_BYTES,
             ),
-            current: SeriesMemory::default(),
+            current: SeriesMemory::with_capacity(
+                expect,
+                previous.arena.len() + previous.arena.len() / 8,
+            ),
             counts: ScrapeCounts::default(),
             for_limit: 0,
             limit_exceeded: false,
@@ -388,6 +402,19 @@ impl<'a> Ingest<'a> {
             None
         };
         let outcome = self.appender.append_at(s, explicit);
+        if self.shape.metric_relabel.is_empty() {
+            if let Outcome::Skipped {
+                reason: Skip::Duplicate | Skip::OutOfOrder,
+                exemplar: false,
+            } = outcome
+            {
+                // The same series was stored earlier in this scrape: its labels are those of
+                // that sample, already checked. Only the counts change (no allocation: a body
+                // of one series repeated costs nothing per line beyond the parse).
+                self.count_kept(s.value());
+                return;
+            }
+        }
         let mut pairs = std::mem::take(&mut self.pairs);
         pairs.clear();
         pairs.extend(s.labels().map(|(n, v)| (n.to_owned(), v.into_owned())));
@@ -407,6 +434,20 @@ impl<'a> Ingest<'a> {
         }
     }
 
+    /// A sample survived metric relabelling: it counts for
+    /// `scrape_samples_post_metric_relabeling` and (unless it is a staleness marker) for
+    /// `sample_limit`.
+    fn count_kept(&mut self, value: f64) {
+        self.counts.post_relabel += 1;
+        if !is_stale_nan(value) {
+            self.for_limit += 1;
+        }
+        let limit = self.shape.limits.sample_limit;
+        if limit > 0 && self.for_limit > limit {
+            self.limit_exceeded = true;
+        }
+    }
+
     fn keep(
         &mut self,
         s: &SampleRef<'_>,
@@ -418,14 +459,7 @@ impl<'a> Ingest<'a> {
             return Err(IngestError::MissingName);
         }
         check_label_limits(lset, &self.shape.limits)?;
-        self.counts.post_relabel += 1;
-        if !is_stale_nan(s.value()) {
-            self.for_limit += 1;
-        }
-        let limit = self.shape.limits.sample_limit;
-        if limit > 0 && self.for_limit > limit {
-            self.limit_exceeded = true;
-        }
+        self.count_kept(s.value());
         if self.limit_exceeded {
             return Ok(());
         }
