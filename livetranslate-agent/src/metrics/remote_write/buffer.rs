@@ -62,7 +62,9 @@ pub struct BufferState {
     pub max_samples: Option<u64>,
     /// Bound in bytes.
     pub max_bytes: u64,
-    /// The WAL's own figures.
+    /// The WAL's own figures, except that records the sender had already taken when the log
+    /// dropped their segment are not counted in `records_dropped_size` / `records_dropped_age`:
+    /// they are still sent (and counted as sent, or as rejected).
     pub wal: Option<WalStats>,
 }
 
@@ -75,6 +77,11 @@ struct Tracker {
     samples: u64,
     dropped_size_seen: u64,
     dropped_age_seen: u64,
+    /// Records the log dropped (by size, by age) while the sender held them.
+    rescued_size: u64,
+    rescued_age: u64,
+    /// Chunks below this number were counted in `rescued_*` already.
+    rescued_upto: u64,
 }
 
 impl Tracker {
@@ -95,9 +102,12 @@ impl Tracker {
         }
     }
 
-    /// Known chunks below `first` that the sender has not taken: dropped by the log.
-    fn dropped_below(&mut self, first: u64) -> u64 {
+    /// Known chunks below `first` that the sender has not taken: dropped by the log. Returns
+    /// their samples, and how many chunks below `first` the sender holds that were not
+    /// counted before (dropped by the log, yet still sent).
+    fn dropped_below(&mut self, first: u64) -> (u64, u64) {
         let mut samples = 0;
+        let mut rescued = 0;
         let keep_from = self.in_flight_end;
         let mut kept = VecDeque::new();
         while let Some(&(s, n)) = self.known.front() {
@@ -106,6 +116,10 @@ impl Tracker {
             }
             self.known.pop_front();
             if s < keep_from {
+                if s >= self.rescued_upto {
+                    rescued += 1;
+                    self.rescued_upto = s + 1;
+                }
                 kept.push_back((s, n));
             } else {
                 samples += u64::from(n);
@@ -115,7 +129,7 @@ impl Tracker {
         while let Some(k) = kept.pop_back() {
             self.known.push_front(k);
         }
-        samples
+        (samples, rescued)
     }
 }
 
@@ -224,10 +238,12 @@ impl Buffer {
         if size == 0 && age == 0 {
             return Vec::new();
         }
-        let samples = t.dropped_below(stats.first);
+        let (samples, rescued) = t.dropped_below(stats.first);
         let reason = if size >= age {
+            t.rescued_size += rescued;
             BufferDrop::WalSize
         } else {
+            t.rescued_age += rescued;
             BufferDrop::WalAge
         };
         tracing::warn!(
@@ -353,7 +369,10 @@ impl Buffer {
 
     /// Figures for the metrics.
     pub fn state(&self) -> BufferState {
-        let samples = self.tracker().samples;
+        let (samples, rescued_size, rescued_age) = {
+            let t = self.tracker();
+            (t.samples, t.rescued_size, t.rescued_age)
+        };
         match &self.store {
             Store::Memory(q) => BufferState {
                 samples: q.len_samples(),
@@ -363,7 +382,10 @@ impl Buffer {
                 wal: None,
             },
             Store::Wal(w, config) => {
-                let stats = w.stats();
+                let mut stats = w.stats();
+                stats.records_dropped_size =
+                    stats.records_dropped_size.saturating_sub(rescued_size);
+                stats.records_dropped_age = stats.records_dropped_age.saturating_sub(rescued_age);
                 BufferState {
                     samples,
                     bytes: stats.disk_bytes,
@@ -373,5 +395,84 @@ impl Buffer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::remote_write::chunk::ChunkEncoder;
+    use crate::metrics::wal::SyncPolicy;
+    use livetranslate_test_support::TempDir;
+
+    /// One scrape: a chunk of 10 samples whose label values do not compress (about 1 KB).
+    fn scrape(n: u64) -> Vec<Chunk> {
+        let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut e = ChunkEncoder::new(1000, 1 << 20);
+        for i in 0..10 {
+            let v: String = (0..100)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            e.push_sample(
+                &[("__name__", "m"), ("i", &i.to_string()), ("v", &v)],
+                n as f64,
+                n as i64,
+                None,
+            );
+        }
+        e.finish()
+    }
+
+    #[test]
+    fn a_chunk_the_sender_holds_is_not_counted_lost_when_the_log_drops_its_segment() {
+        let dir = TempDir::new("buffer-held");
+        let config = WalConfig {
+            max_segment_bytes: 4096,
+            max_record_bytes: 4096 - 32,
+            max_total_bytes: 8192,
+            max_age: None,
+            sync: SyncPolicy::Never,
+        };
+        let wal = match Wal::open(dir.path(), config.clone()) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let buffer = Buffer::wal(wal, config);
+        assert!(buffer.append(scrape(0)).is_empty());
+        // The sender takes the first chunk (and keeps retrying it: the remote is down).
+        let mut cursor = buffer.cursor();
+        let held = match buffer.read(&mut cursor, 10) {
+            Ok(h) => h,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(held.iter().map(|p| p.seq).collect::<Vec<_>>(), [0]);
+        let mut dropped = 0;
+        for n in 1..30 {
+            for (reason, samples) in buffer.append(scrape(n)) {
+                assert_eq!(reason, BufferDrop::WalSize);
+                dropped += samples;
+            }
+        }
+        let state = buffer.state();
+        let Some(wal) = state.wal else {
+            panic!("no WAL figures");
+        };
+        assert!(
+            wal.first > 1,
+            "the held chunk's segment was dropped: {wal:?}"
+        );
+        // Records and samples counted lost agree: every chunk below `first` but the held one.
+        assert_eq!(wal.records_dropped_size, wal.first - 1);
+        assert_eq!(dropped, wal.records_dropped_size * 10);
+        // What is waiting: the held chunk and those the log still has.
+        assert_eq!(state.samples, (1 + 30 - wal.first) * 10);
+        // The held chunk is delivered after all.
+        assert!(buffer.ack(1).is_ok());
+        assert_eq!(buffer.state().samples, (30 - wal.first) * 10);
     }
 }
