@@ -159,8 +159,13 @@ async fn pipeline(
 }
 
 async fn upstreams(State(state): State<AppState>) -> Json<Value> {
-    let describe =
-        |u: &Upstream| json!({ "url": u.base, "breaker": u.client.breaker().state().as_str() });
+    // The URLs as configured, without credentials (`user:password@`, token parameters).
+    let describe = |u: &Upstream| {
+        json!({
+            "url": livetranslate_push::redact_url(&u.base),
+            "breaker": u.client.breaker().state().as_str(),
+        })
+    };
     Json(json!({
         "audio": describe(&state.audio),
         "translation": describe(&state.translation),
@@ -259,7 +264,8 @@ fn env_url(var: &str, default: &str) -> anyhow::Result<String> {
     let trimmed = value.trim_end_matches('/').to_owned();
     anyhow::ensure!(
         trimmed.starts_with("http://") || trimmed.starts_with("https://"),
-        "invalid {var}={value:?}: expected an http:// or https:// URL"
+        "invalid {var}={:?}: expected an http:// or https:// URL",
+        livetranslate_push::redact_url(&value)
     );
     Ok(trimmed)
 }

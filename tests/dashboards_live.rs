@@ -88,6 +88,7 @@ fn key_panels_have_data_and_every_used_metric_is_exported() {
                 &format!("http://127.0.0.1:{prom}/api/v1/write"),
             ])
             .args(["--scrape-interval", "1s"])
+            .args(["--wal-dir", &dir.path().join("wal").display().to_string()])
             .args(["--log-path", &format!("{}/*.log", logs.display())])
             .args(["--loki-url", &format!("http://127.0.0.1:{dead}")])
             .args([

@@ -16,19 +16,72 @@ use crate::delivery::{DeliveryRecord, DeliveryStatus};
 /// Why remote-write samples were given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    /// The queue overflowed; the oldest samples were discarded.
+    /// The memory queue overflowed; the oldest samples were discarded.
     QueueFull,
     /// The remote answered with a non-retryable 4xx.
     Rejected,
+    /// The write-ahead log outgrew `max_size`; its oldest segments were dropped.
+    WalSize,
+    /// Records outlived the write-ahead log's `max_age`.
+    WalAge,
+    /// One scrape's encoded series did not fit a WAL record.
+    TooLarge,
+    /// Writing to the write-ahead log failed (disk full, I/O error).
+    WalError,
 }
 
 impl DropReason {
+    /// Every reason.
+    pub const ALL: [DropReason; 6] = [
+        DropReason::QueueFull,
+        DropReason::Rejected,
+        DropReason::WalSize,
+        DropReason::WalAge,
+        DropReason::TooLarge,
+        DropReason::WalError,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::Rejected => "rejected",
+            DropReason::WalSize => "wal_size",
+            DropReason::WalAge => "wal_age",
+            DropReason::TooLarge => "too_large",
+            DropReason::WalError => "wal_error",
         }
     }
+}
+
+/// Why a scrape failed (the `reason` label of `livetranslate_agent_scrapes_failed_total`).
+pub const SCRAPE_FAILURE_REASONS: [&str; 8] = [
+    "http",
+    "status",
+    "timeout",
+    "body_size_limit",
+    "parse",
+    "sample_limit",
+    "label_limit",
+    "invalid_series",
+];
+
+/// The write-ahead log's figures, cumulative since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WalFigures {
+    /// Segment files.
+    pub segments: u64,
+    /// Records stored and not yet acknowledged.
+    pub pending_records: u64,
+    /// Append time of the oldest record waiting (Unix seconds), if any.
+    pub oldest_record_seconds: Option<f64>,
+    /// Records dropped by the size bound.
+    pub dropped_size: u64,
+    /// Records dropped by the age bound.
+    pub dropped_age: u64,
+    /// Records skipped because they were damaged.
+    pub dropped_corrupt: u64,
+    /// Records cut from a torn tail when the log was opened.
+    pub cut_torn: u64,
 }
 
 /// The agent's own metrics, served on its `/metrics`.
@@ -43,10 +96,21 @@ pub struct AgentMetrics {
     rw_dropped: Family<Counter>,
     rw_queue: Gauge,
     rw_queue_capacity: Gauge,
+    rw_queue_bytes: Gauge,
+    rw_queue_capacity_bytes: Gauge,
+    rw_exemplars_sent: Counter,
     rw_last_success: Gauge,
     rw_duration: Histogram,
     rw_delivery: Arc<DeliveryRecord>,
     reload: ReloadMetrics,
+    scrape_targets: Family<Gauge>,
+    scrapes_failed: Family<Counter>,
+    samples_skipped: Family<Counter>,
+    wal_segments: Gauge,
+    wal_pending: Gauge,
+    wal_oldest: Gauge,
+    wal_records_lost: Family<Counter>,
+    wal_seen: std::sync::Arc<std::sync::Mutex<WalFigures>>,
 }
 
 /// Configuration reloads (SIGHUP, `POST /-/reload`, `/reload`).
@@ -143,23 +207,70 @@ impl AgentMetrics {
             "Samples given up.",
             &["reason"],
         )?;
-        for reason in [DropReason::QueueFull, DropReason::Rejected] {
+        for reason in DropReason::ALL {
             rw_dropped.with(&[reason.label()])?;
         }
-        let rw_queue = registry
-            .gauge(
-                "livetranslate_agent_remote_write_queue_samples",
-                "Samples waiting to be sent.",
+        let one_gauge = |name: &str, help: &str| -> Result<Gauge, MetricError> {
+            registry.gauge(name, help, &[])?.with(&[])
+        };
+        let rw_queue = one_gauge(
+            "livetranslate_agent_remote_write_queue_samples",
+            "Samples waiting to be sent (in the write-ahead log: those stored or read since start).",
+        )?;
+        let rw_queue_capacity = one_gauge(
+            "livetranslate_agent_remote_write_queue_capacity_samples",
+            "Bound of the waiting samples (+Inf with the write-ahead log, which is bounded in bytes).",
+        )?;
+        let rw_queue_bytes = one_gauge(
+            "livetranslate_agent_remote_write_queue_bytes",
+            "Bytes waiting to be sent: encoded in memory, or the write-ahead log on disk.",
+        )?;
+        let rw_queue_capacity_bytes = one_gauge(
+            "livetranslate_agent_remote_write_queue_capacity_bytes",
+            "Bound of the waiting bytes (the memory queue's max_bytes or the WAL's max_size).",
+        )?;
+        let rw_exemplars_sent = registry
+            .counter(
+                "livetranslate_agent_remote_write_exemplars_sent_total",
+                "Exemplars acknowledged by the remote.",
                 &[],
             )?
             .with(&[])?;
-        let rw_queue_capacity = registry
-            .gauge(
-                "livetranslate_agent_remote_write_queue_capacity_samples",
-                "Queue bound.",
-                &[],
-            )?
-            .with(&[])?;
+        let scrape_targets = registry.gauge(
+            "livetranslate_agent_scrape_targets",
+            "Targets of a job: active (scraped by this agent) or dropped by relabelling (another shard's, or filtered out).",
+            &["job", "state"],
+        )?;
+        let scrapes_failed = registry.counter(
+            "livetranslate_agent_scrapes_failed_total",
+            "Failed scrapes by reason.",
+            &["job", "reason"],
+        )?;
+        let samples_skipped = registry.counter(
+            "livetranslate_agent_scrape_samples_skipped_total",
+            "Samples and exemplars of successful scrapes that were not kept, by reason, as Prometheus skips them.",
+            &["job", "reason"],
+        )?;
+        let wal_segments = one_gauge(
+            "livetranslate_agent_wal_segments",
+            "Segment files of the write-ahead log.",
+        )?;
+        let wal_pending = one_gauge(
+            "livetranslate_agent_wal_pending_records",
+            "Records of the write-ahead log not yet acknowledged by the remote.",
+        )?;
+        let wal_oldest = one_gauge(
+            "livetranslate_agent_wal_oldest_record_timestamp_seconds",
+            "When the oldest record waiting in the write-ahead log was stored (0: none waits).",
+        )?;
+        let wal_records_lost = registry.counter(
+            "livetranslate_agent_wal_records_lost_total",
+            "Write-ahead log records never sent: dropped by the size or age bound, damaged, or cut from a torn tail at start.",
+            &["reason"],
+        )?;
+        for reason in ["size", "age", "corrupt", "torn"] {
+            wal_records_lost.with(&[reason])?;
+        }
         let rw_last_success = registry
             .gauge(
                 "livetranslate_agent_remote_write_last_success_timestamp_seconds",
@@ -187,9 +298,20 @@ impl AgentMetrics {
             rw_dropped,
             rw_queue,
             rw_queue_capacity,
+            rw_queue_bytes,
+            rw_queue_capacity_bytes,
+            rw_exemplars_sent,
             rw_last_success,
             rw_duration,
             rw_delivery: Arc::default(),
+            scrape_targets,
+            scrapes_failed,
+            samples_skipped,
+            wal_segments,
+            wal_pending,
+            wal_oldest,
+            wal_records_lost,
+            wal_seen: Default::default(),
         })
     }
 
@@ -233,9 +355,65 @@ impl AgentMetrics {
         self.target_up.remove(&[job, instance]);
     }
 
-    /// Samples acknowledged by the remote.
-    pub fn samples_sent(&self, n: usize) {
+    /// The targets of a job after relabelling.
+    pub fn targets(&self, job: &str, active: usize, dropped: usize) {
+        for (state, n) in [("active", active), ("dropped", dropped)] {
+            if let Ok(g) = self.scrape_targets.with(&[job, state]) {
+                g.set(n as f64);
+            }
+        }
+    }
+
+    /// A scrape of `job` failed for `reason` (one of [`SCRAPE_FAILURE_REASONS`]).
+    pub fn scrape_failed(&self, job: &str, reason: &str) {
+        if let Ok(c) = self.scrapes_failed.with(&[job, reason]) {
+            c.inc();
+        }
+    }
+
+    /// `n` samples (or exemplars) of a successful scrape of `job` were skipped for `reason`.
+    pub fn samples_skipped(&self, job: &str, reason: &str, n: u64) {
+        if let Ok(c) = self.samples_skipped.with(&[job, reason]) {
+            c.inc_by(n);
+        }
+    }
+
+    /// The waiting samples: how many, their bytes, and the bounds (`None`: no bound in
+    /// samples).
+    pub fn buffer_state(&self, samples: u64, bytes: u64, max_samples: Option<u64>, max_bytes: u64) {
+        self.rw_queue.set(samples as f64);
+        self.rw_queue_capacity
+            .set(max_samples.map_or(f64::INFINITY, |m| m as f64));
+        self.rw_queue_bytes.set(bytes as f64);
+        self.rw_queue_capacity_bytes.set(max_bytes as f64);
+    }
+
+    /// The write-ahead log's figures (counters advance by what changed since the last call).
+    pub fn wal_state(&self, now: WalFigures) {
+        self.wal_segments.set(now.segments as f64);
+        self.wal_pending.set(now.pending_records as f64);
+        self.wal_oldest
+            .set(now.oldest_record_seconds.unwrap_or(0.0));
+        let mut seen = self.wal_seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (reason, was, is) in [
+            ("size", seen.dropped_size, now.dropped_size),
+            ("age", seen.dropped_age, now.dropped_age),
+            ("corrupt", seen.dropped_corrupt, now.dropped_corrupt),
+            ("torn", seen.cut_torn, now.cut_torn),
+        ] {
+            if is > was {
+                if let Ok(c) = self.wal_records_lost.with(&[reason]) {
+                    c.inc_by(is - was);
+                }
+            }
+        }
+        *seen = now;
+    }
+
+    /// Samples and exemplars acknowledged by the remote.
+    pub fn samples_sent(&self, n: usize, exemplars: usize) {
         self.rw_sent.inc_by(n as u64);
+        self.rw_exemplars_sent.inc_by(exemplars as u64);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -255,12 +433,6 @@ impl AgentMetrics {
         if let Ok(c) = self.rw_dropped.with(&[reason.label()]) {
             c.inc_by(n as u64);
         }
-    }
-
-    /// The queue length and bound changed.
-    pub fn queue_state(&self, len: usize, capacity: usize) {
-        self.rw_queue.set(len as f64);
-        self.rw_queue_capacity.set(capacity as f64);
     }
 
     /// One remote-write request took `d` (whatever its outcome).
@@ -608,6 +780,13 @@ mod tests {
         };
         m.scrape_finished("j", "i:1", true, 3);
         m.samples_dropped(DropReason::Rejected, 4);
+        m.targets("j", 1, 2);
+        m.scrape_failed("j", "timeout");
+        m.samples_skipped("j", "duplicate", 2);
+        m.wal_state(WalFigures {
+            cut_torn: 3,
+            ..WalFigures::default()
+        });
         let out = m.registry().render();
         for name in [
             "livetranslate_agent_build_info",
@@ -619,6 +798,16 @@ mod tests {
             "livetranslate_agent_remote_write_samples_dropped_total",
             "livetranslate_agent_remote_write_queue_samples",
             "livetranslate_agent_remote_write_queue_capacity_samples",
+            "livetranslate_agent_remote_write_queue_bytes",
+            "livetranslate_agent_remote_write_queue_capacity_bytes",
+            "livetranslate_agent_remote_write_exemplars_sent_total",
+            "livetranslate_agent_scrape_targets",
+            "livetranslate_agent_scrapes_failed_total",
+            "livetranslate_agent_scrape_samples_skipped_total",
+            "livetranslate_agent_wal_segments",
+            "livetranslate_agent_wal_pending_records",
+            "livetranslate_agent_wal_oldest_record_timestamp_seconds",
+            "livetranslate_agent_wal_records_lost_total",
             "livetranslate_agent_remote_write_last_success_timestamp_seconds",
             "livetranslate_agent_remote_write_request_duration_seconds",
             "livetranslate_agent_config_reloads_total",

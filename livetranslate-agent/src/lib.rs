@@ -7,8 +7,11 @@
 //! - file → [`logs::watcher`] (offset, framing, rotation) → [`logs::decode`] (parse,
 //!   multiline) → [`loki::batch`] → [`loki::client`] → on acknowledgement
 //!   [`logs::checkpointer`] → positions file;
-//! - target → [`metrics::scrape`] → [`metrics::exposition`] (parse) → [`metrics::queue`] →
-//!   [`metrics::remote_write`] → on acknowledgement, dequeued.
+//! - target → [`metrics::discovery`] (relabelling, sharding) → [`metrics::scrape`] (the body
+//!   streamed through [`metrics::exposition`]) → [`metrics::ingest`] (target labels, metric
+//!   relabelling, limits, staleness; encoded for remote write) → [`metrics::wal`] (or the
+//!   memory [`metrics::queue`]) → [`metrics::remote_write`] → on acknowledgement, the log is
+//!   truncated.
 //!
 //! Both push paths use the one push client of the `livetranslate-push` crate (authentication,
 //! TLS, retries, `Retry-After`); each keeps only its encoding.
@@ -21,10 +24,12 @@
 //! - [`server`]: `/metrics`, `/ready` and the status page, and the listen address;
 //!   [`status`]: the status page itself (data model, HTML, text and JSON views).
 //! - [`internal_events`]: every metric the agent reports about itself.
-//! - Leaves that import nothing of the agent: [`duration`], [`validate`], [`tz`] (time
-//!   zones), [`delivery`] (a destination's delivery record). Label names follow
-//!   the library's one rule, [`livetranslate_telemetry::names`].
+//! - Leaves that import nothing of the agent: [`duration`], [`byte_size`], [`validate`],
+//!   [`tz`] (time zones), [`delivery`] (a destination's delivery record), [`relabel`],
+//!   [`metrics::wal`]. Label names follow the library's one rule,
+//!   [`livetranslate_telemetry::names`].
 
+pub mod byte_size;
 pub mod config;
 pub mod delivery;
 pub mod duration;
@@ -50,8 +55,10 @@ use config::{Config, ConfigError};
 use internal_events::AgentMetrics;
 use metrics::discovery::TargetManager;
 use metrics::queue::MemoryQueue;
-use metrics::remote_write::RemoteWriter;
+use metrics::remote_write::buffer::Buffer;
+use metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
 use metrics::scrape::ScrapeContext;
+use metrics::wal::{Wal, WalError};
 use metrics::{DiscardSink, JsonLinesSink, SampleSink};
 
 /// The `User-Agent` of scrapes and remote-write requests.
@@ -72,6 +79,9 @@ pub enum AgentError {
     /// An HTTP client (scrape or remote write) could not be built.
     #[error(transparent)]
     Client(#[from] livetranslate_push::ClientError),
+    /// The remote-write write-ahead log could not be opened.
+    #[error("{0} (set remote_write.wal.dir or --wal-dir, or remote_write.wal.enabled: false)")]
+    Wal(#[from] WalError),
     /// The HTTP server could not listen.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -132,14 +142,18 @@ pub async fn run_with_reload(
     let mut writer_task = None;
     let (sink, destination): (Arc<dyn SampleSink>, String) = match &config.remote_write {
         Some(rw) => {
-            let queue = Arc::new(MemoryQueue::new(rw.queue.capacity));
-            let writer = RemoteWriter::new(rw.clone(), queue, agent_metrics.clone(), USER_AGENT)?;
+            let buffer = Arc::new(open_buffer(rw).await?);
+            let writer = RemoteWriter::new(rw.clone(), buffer, agent_metrics.clone(), USER_AGENT)?;
             let sink = writer.sink();
             writer_task = Some(tokio::spawn(writer.run(shutdown_rx.clone(), give_up_rx)));
+            let stored = match &rw.wal {
+                Some(w) => format!("write-ahead log in {}", w.dir.display()),
+                None => "memory queue".to_owned(),
+            };
             (
                 Arc::new(sink),
                 format!(
-                    "remote write to {}",
+                    "remote write to {} (waiting in the {stored})",
                     livetranslate_push::redact_url(rw.url.as_str())
                 ),
             )
@@ -203,7 +217,19 @@ pub async fn run_with_reload(
         metrics: agent_metrics.clone(),
         status,
     };
-    let mut manager = TargetManager::new(&config.jobs, &config.labels, ctx.clone(), USER_AGENT)?;
+    let chunk_samples = config
+        .remote_write
+        .as_ref()
+        .map_or(metrics::remote_write::chunk::DEFAULT_MAX_SAMPLES, |rw| {
+            rw.queue.max_samples_per_send
+        });
+    let mut manager = TargetManager::new(
+        &config.jobs,
+        &config.labels,
+        ctx.clone(),
+        USER_AGENT,
+        chunk_samples,
+    )?;
     manager.reconcile().await;
     tracing::info!(listen = %local, targets = manager.target_count(), "agent started");
     let (mut manager_stop, manager_rx) = watch::channel(false);
@@ -230,6 +256,7 @@ pub async fn run_with_reload(
                         &ctx,
                         &mut manager_stop,
                         &mut manager_task,
+                        chunk_samples,
                     )
                     .await
                 }
@@ -259,29 +286,46 @@ pub async fn run_with_reload(
     ready.store(false, Ordering::Release);
     let _ = shutdown_tx.send(true);
     let _ = manager_stop.send(true);
-    let _ = manager_task.await;
-    if let Some(p) = logs_pipeline {
-        // Bounded inside by the shutdown timeout.
-        p.join().await;
-    }
-    if let Some(task) = writer_task {
-        let limit = config.shutdown_timeout;
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(limit).await;
-            let _ = give_up_tx.send(true);
-        });
-        if tokio::time::timeout(limit + Duration::from_secs(2), task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("remote-write flush did not finish in time");
-        }
-        timer.abort();
-    }
-    if tokio::time::timeout(Duration::from_secs(5), server_task)
+    // One deadline for everything that flushes: scrape loops stop at once, the log pipeline
+    // and remote write flush side by side, and at the deadline remote write gives up (with
+    // the write-ahead log, what is unsent waits there for the next start).
+    let limit = current.shutdown_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        let _ = give_up_tx.send(true);
+    });
+    if tokio::time::timeout_at(deadline, manager_task)
         .await
         .is_err()
     {
+        tracing::warn!("scrape loops did not stop in time");
+    }
+    let grace = Duration::from_secs(2);
+    let logs = async {
+        if let Some(p) = logs_pipeline {
+            // Bounded inside by the shutdown timeout.
+            if tokio::time::timeout_at(deadline + grace, p.join())
+                .await
+                .is_err()
+            {
+                tracing::warn!("log pipeline did not stop in time");
+            }
+        }
+    };
+    let remote = async {
+        if let Some(task) = writer_task {
+            if tokio::time::timeout_at(deadline + grace, task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("remote-write flush did not finish in time");
+            }
+        }
+    };
+    tokio::join!(logs, remote);
+    timer.abort();
+    if tokio::time::timeout(grace, server_task).await.is_err() {
         tracing::warn!("HTTP server did not stop in time");
     }
     tracing::info!("stopped");
@@ -332,6 +376,7 @@ async fn apply_reload(
     ctx: &ScrapeContext,
     manager_stop: &mut watch::Sender<bool>,
     manager_task: &mut tokio::task::JoinHandle<()>,
+    chunk_samples: usize,
 ) -> Result<Vec<String>, String> {
     let mut later = Vec::new();
     if new.listen != current.listen {
@@ -352,8 +397,14 @@ async fn apply_reload(
     // Built first: a failure leaves everything as it was.
     let manager = if jobs_changed {
         Some(
-            TargetManager::new(&new.jobs, &new.labels, ctx.clone(), USER_AGENT)
-                .map_err(|e| e.to_string())?,
+            TargetManager::new(
+                &new.jobs,
+                &new.labels,
+                ctx.clone(),
+                USER_AGENT,
+                chunk_samples,
+            )
+            .map_err(|e| e.to_string())?,
         )
     } else {
         None
@@ -381,4 +432,44 @@ async fn apply_reload(
     }
     *current = new;
     Ok(later)
+}
+
+/// Opens where samples wait for remote write: the write-ahead log (repairing a torn tail,
+/// reporting what it replays) or the memory queue.
+async fn open_buffer(rw: &RemoteWriteConfig) -> Result<Buffer, AgentError> {
+    let Some(w) = rw.wal.clone() else {
+        return Ok(Buffer::memory(MemoryQueue::new(
+            rw.queue.capacity as u64,
+            rw.queue.max_bytes,
+        )));
+    };
+    let started = std::time::Instant::now();
+    let opened = tokio::task::spawn_blocking(move || {
+        Wal::open(&w.dir, w.config.clone()).map(|wal| (wal, w.config))
+    })
+    .await
+    .map_err(|e| WalError::Failed {
+        reason: e.to_string(),
+    })?;
+    let (wal, wal_config) = opened?;
+    let r = wal.recovery().clone();
+    let dir = wal.dir().display().to_string();
+    if r.torn_records_cut > 0 || r.checkpoint_reset {
+        tracing::warn!(
+            dir = %dir,
+            torn_records_cut = r.torn_records_cut,
+            torn_bytes_cut = r.torn_bytes_cut,
+            checkpoint_reset = r.checkpoint_reset,
+            "write-ahead log was damaged (a crash in the middle of a write); cut after its last whole record"
+        );
+    }
+    tracing::info!(
+        dir = %dir,
+        segments = r.segments,
+        disk_bytes = r.disk_bytes,
+        replay_records = r.head.saturating_sub(r.replay_from),
+        opened_in_ms = started.elapsed().as_millis() as u64,
+        "write-ahead log opened"
+    );
+    Ok(Buffer::wal(wal, wal_config))
 }

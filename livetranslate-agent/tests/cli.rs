@@ -302,7 +302,7 @@ fn a_full_configuration_file_is_accepted_and_flags_override_it() {
     assert!(s.contains("honor_labels"), "{s}");
     assert!(s.contains("file_sd:"), "{s}");
     assert!(
-        s.contains("queue 5000 samples, batches of 500 or every 2s"),
+        s.contains("(write-ahead log in /var/lib/livetranslate-agent/wal (up to 512MiB, 14400s); batches of 500 or every 2s)"),
         "{s}"
     );
 

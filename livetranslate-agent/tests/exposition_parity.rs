@@ -27,7 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Bodies, BodyServer};
 use livetranslate_agent::metrics::exposition::{self, Format};
-use livetranslate_agent::metrics::scrape::merge_labels;
+use livetranslate_agent::metrics::ingest::{Ingest, SeriesKeys, SeriesMemory, TargetShape};
+use livetranslate_agent::metrics::job::ScrapeLimits;
 use livetranslate_test_support::{Prometheus, TempDir};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/exposition");
@@ -170,8 +171,9 @@ fn label_map(v: &serde_json::Value) -> LabelMap {
         .unwrap_or_default()
 }
 
-/// What the agent makes of a scrape: the samples and exemplars it keeps (series labels as its
-/// scrape loop builds them from the target's labels), or the parse error.
+/// What the agent makes of a scrape: the samples and exemplars its scrape loop keeps and
+/// encodes for remote write (the same code: parser, target labels, storage rules, staleness,
+/// report series — the report series left out here, as for Prometheus), or the parse error.
 fn agent_scrape(
     content_type: Option<&str>,
     body: &[u8],
@@ -179,36 +181,62 @@ fn agent_scrape(
     target: &BTreeMap<String, String>,
 ) -> Result<(Vec<Stored>, Vec<StoredExemplar>), String> {
     let format = Format::from_content_type(content_type);
-    let scraped = exposition::parse_scrape(body, format, scrape_ts).map_err(|e| e.to_string())?;
+    let shape = TargetShape {
+        labels: target
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+            .into(),
+        honor_labels: false,
+        honor_timestamps: true,
+        limits: ScrapeLimits {
+            body_size_limit: 0,
+            ..ScrapeLimits::default()
+        },
+        metric_relabel: Vec::new().into(),
+        chunk_samples: 10_000,
+    };
+    let keys = SeriesKeys::default();
+    let previous = SeriesMemory::default();
+    let mut ingest = Ingest::new(&shape, &keys, &previous, scrape_ts);
+    let mut parser = exposition::Parser::new(format);
+    let parsed = parser
+        .feed(body, |s| ingest.add(&s))
+        .and_then(|()| parser.finish(|s| ingest.add(&s)))
+        .map_err(|e| e.to_string());
+    let (out, _, error) = ingest.finish(parsed.clone().err(), Duration::ZERO);
+    parsed?;
+    if let Some(e) = error {
+        return Err(e);
+    }
     let mut samples = Vec::new();
     let mut exemplars = Vec::new();
-    for p in &scraped.samples {
-        let series: LabelMap = merge_labels(&p.name, &p.labels, target, false)
-            .pairs()
-            .iter()
-            .cloned()
-            .collect();
-        samples.push((
-            series,
-            p.timestamp_ms.unwrap_or(scrape_ts),
-            value_bits(p.value),
-        ));
-    }
-    for p in scraped.samples.iter().chain(&scraped.exemplars_only) {
-        let Some(e) = &p.exemplar else {
-            continue;
-        };
-        let series: LabelMap = merge_labels(&p.name, &p.labels, target, false)
-            .pairs()
-            .iter()
-            .cloned()
-            .collect();
-        exemplars.push((
-            series,
-            e.labels.iter().cloned().collect(),
-            e.timestamp_ms.or(p.timestamp_ms).unwrap_or(scrape_ts),
-            value_bits(e.value),
-        ));
+    for chunk in &out.chunks {
+        let req = chunk.decode().map_err(|e| e.to_string())?;
+        for ts in req.timeseries {
+            let series: LabelMap = ts
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect();
+            if SYNTHETIC.contains(&series.get("__name__").map(String::as_str).unwrap_or("")) {
+                continue;
+            }
+            for smp in &ts.samples {
+                samples.push((series.clone(), smp.timestamp, value_bits(smp.value)));
+            }
+            for e in &ts.exemplars {
+                exemplars.push((
+                    series.clone(),
+                    e.labels
+                        .iter()
+                        .map(|l| (l.name.clone(), l.value.clone()))
+                        .collect(),
+                    e.timestamp,
+                    value_bits(e.value),
+                ));
+            }
+        }
     }
     Ok((samples, exemplars))
 }

@@ -42,7 +42,9 @@ async fn rejected_batches_are_counted_and_never_retried() {
         "agent.yml",
         "remote_write:\n  queue: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 100ms}\n",
     );
-    // One scrape only (interval 1h): exactly one batch of 2 + 3 synthetic samples.
+    // One scrape only (interval 1h): exactly one batch of 2 samples and the 5 report series
+    // (up, scrape_duration_seconds, scrape_samples_scraped,
+    // scrape_samples_post_metric_relabeling, scrape_series_added).
     let agent = Agent::start(
         dir.path(),
         &[
@@ -64,7 +66,7 @@ async fn rejected_batches_are_counted_and_never_retried() {
                 &[("reason", "rejected")],
             )
             .await
-            == 5.0
+            == 7.0
     })
     .await;
     assert!(dropped, "rejected samples not counted:\n{}", agent.log());
@@ -110,7 +112,7 @@ async fn rejected_batches_are_counted_and_never_retried() {
         h("user-agent")
     );
     let samples = receiver.samples();
-    assert_eq!(samples.len(), 5);
+    assert_eq!(samples.len(), 7);
     for (labels, _, _) in &samples {
         let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
         let mut sorted = names.clone();
@@ -150,7 +152,7 @@ async fn server_errors_and_throttling_are_retried_until_delivered() {
         agent
             .metric("livetranslate_agent_remote_write_samples_sent_total", &[])
             .await
-            == 5.0
+            == 7.0
     })
     .await;
     assert!(sent, "batch not delivered after retries:\n{}", agent.log());
@@ -177,7 +179,7 @@ async fn server_errors_and_throttling_are_retried_until_delivered() {
                 &[]
             )
             .await,
-        10.0
+        14.0
     );
     assert!(
         agent
@@ -198,7 +200,7 @@ async fn queue_overflow_during_an_outage_drops_and_counts_samples() {
     let config = write(
         &dir,
         "agent.yml",
-        "remote_write:\n  queue: {capacity: 20, max_samples_per_send: 5, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 200ms}\n",
+        "remote_write:\n  wal: {enabled: false}\n  queue: {capacity: 20, max_samples_per_send: 5, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 200ms}\n",
     );
     let mut agent = Agent::start(
         dir.path(),
@@ -469,7 +471,7 @@ async fn sigterm_flushes_the_queue() {
         agent
             .metric("livetranslate_agent_remote_write_queue_samples", &[])
             .await
-            == 5.0
+            == 7.0
     })
     .await;
     assert!(queued, "scrape not queued:\n{}", agent.log());
@@ -482,7 +484,7 @@ async fn sigterm_flushes_the_queue() {
     );
     assert_eq!(
         receiver.samples().len(),
-        5,
+        7,
         "queue not flushed:\n{}",
         agent.log()
     );

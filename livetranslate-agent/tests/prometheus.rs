@@ -251,3 +251,63 @@ async fn samples_scraped_during_a_prometheus_outage_are_delivered_after_restart(
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exemplars_are_forwarded_in_remote_write() {
+    let dir = TempDir::new("prom-exemplars");
+    let prom = Prometheus::start_with_async(
+        dir.path(),
+        NO_SCRAPES,
+        &["--enable-feature=exemplar-storage"],
+    )
+    .await;
+    let target = Target::start("").await;
+    let ts = now_secs() - 1.0;
+    target.set(
+        &format!(
+            "# TYPE lt_jobs counter\n\
+             lt_jobs_total{{kind=\"a\"}} 17 # {{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"}} 0.5 {ts:.3}\n\
+             # TYPE lt_wait_seconds histogram\n\
+             lt_wait_seconds_bucket{{le=\"1\"}} 3 # {{trace_id=\"00f067aa0ba902b7\"}} 0.25\n\
+             lt_wait_seconds_bucket{{le=\"+Inf\"}} 4\n\
+             lt_wait_seconds_sum 2\n\
+             lt_wait_seconds_count 4\n\
+             # EOF\n"
+        ),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    );
+    let config = write_config(&dir, "exemplars", &target);
+    let agent = Agent::start(
+        dir.path(),
+        &["--config", &config, "--remote-write-url", &prom.write_url()],
+    )
+    .await;
+    let start = format!("{:.3}", now_secs() - 600.0);
+    let found = livetranslate_test_support::eventually_async(Duration::from_secs(20), || async {
+        let end = format!("{:.3}", now_secs() + 60.0);
+        let data = prom
+            .api_async(
+                "query_exemplars",
+                &[
+                    ("query", "{job=\"exemplars\"}".to_owned()),
+                    ("start", start.clone()),
+                    ("end", end),
+                ],
+            )
+            .await;
+        let text = data.to_string();
+        text.contains("4bf92f3577b34da6a3ce929d0e0e4736") && text.contains("00f067aa0ba902b7")
+    })
+    .await;
+    assert!(
+        found,
+        "exemplars not stored by the receiver:\n{}",
+        agent.log()
+    );
+    assert!(
+        agent
+            .metric("livetranslate_agent_remote_write_exemplars_sent_total", &[])
+            .await
+            >= 2.0
+    );
+}

@@ -34,6 +34,9 @@ pub struct HttpClientConfig {
     pub basic_auth: Option<(String, String)>,
     /// Bearer token.
     pub bearer_token: Option<String>,
+    /// Another `Authorization` scheme and its credentials (Prometheus' `authorization` with
+    /// a `type` other than `Bearer`): sent as `Authorization: <scheme> <credentials>`.
+    pub authorization: Option<(String, String)>,
     /// TLS settings.
     pub tls: TlsConfig,
 }
@@ -45,6 +48,10 @@ impl std::fmt::Debug for HttpClientConfig {
             .field(
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "<secret>"),
+            )
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|(s, _)| (s, "<secret>")),
             )
             .field("tls", &self.tls)
             .finish()
@@ -91,12 +98,29 @@ impl HttpClientConfig {
     /// assert!(client.is_ok());
     /// ```
     pub fn client(&self, user_agent: Option<&str>) -> Result<reqwest::Client, ClientError> {
+        self.client_builder(user_agent)?
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))
+    }
+
+    /// A client builder with the user agent and these TLS settings applied, for callers that
+    /// set more (redirects, proxies) before building.
+    ///
+    /// ```
+    /// let builder = livetranslate_push::HttpClientConfig::default().client_builder(None)?;
+    /// let client = builder.redirect(reqwest::redirect::Policy::none()).build();
+    /// assert!(client.is_ok());
+    /// # Ok::<(), livetranslate_push::ClientError>(())
+    /// ```
+    pub fn client_builder(
+        &self,
+        user_agent: Option<&str>,
+    ) -> Result<reqwest::ClientBuilder, ClientError> {
         let mut b = reqwest::Client::builder();
         if let Some(ua) = user_agent {
             b = b.user_agent(ua);
         }
-        b = self.apply_tls(b)?;
-        b.build().map_err(|e| ClientError::Build(e.to_string()))
+        self.apply_tls(b)
     }
 
     #[cfg(feature = "tls")]
@@ -131,13 +155,19 @@ impl HttpClientConfig {
         Ok(b)
     }
 
-    /// Adds the configured authentication to a request (basic wins over bearer; the settings
-    /// never allow both).
+    /// Adds the configured authentication to a request (basic wins over bearer, bearer over
+    /// another scheme; the settings never allow two).
     pub fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         if let Some((user, pass)) = &self.basic_auth {
             req.basic_auth(user, Some(pass))
         } else if let Some(token) = &self.bearer_token {
             req.bearer_auth(token)
+        } else if let Some((scheme, credentials)) = &self.authorization {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("{scheme} {credentials}"))
+                    .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+            value.set_sensitive(true);
+            req.header(reqwest::header::AUTHORIZATION, value)
         } else {
             req
         }
@@ -145,7 +175,7 @@ impl HttpClientConfig {
 
     /// Whether requests carry credentials.
     pub fn has_auth(&self) -> bool {
-        self.basic_auth.is_some() || self.bearer_token.is_some()
+        self.basic_auth.is_some() || self.bearer_token.is_some() || self.authorization.is_some()
     }
 }
 

@@ -44,6 +44,8 @@ mod settings;
 pub use backoff::{backoff, RetryPolicy};
 pub use client::{PushClient, PushClientBuilder, PushEvent, PushOutcome};
 pub use http_client::{ClientError, HttpClientConfig, TlsConfig};
-pub use redact::redact_url;
+pub use redact::{redact_url, REDACTED};
 pub use response::{parse_retry_after, Attempt};
-pub use settings::{BasicAuthSettings, HttpClientSettings, SettingsError, TlsSettings};
+pub use settings::{
+    AuthorizationSettings, BasicAuthSettings, HttpClientSettings, SettingsError, TlsSettings,
+};

@@ -37,21 +37,18 @@ pub fn redact_url(raw: &str) -> String {
         None => (before_fragment, None),
     };
     let mut out = String::with_capacity(raw.len());
-    // userinfo: between "://" and the last '@' of the authority.
-    match base.find("://") {
-        Some(s) => {
-            let rest = &base[s + 3..];
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let authority = &rest[..authority_end];
-            out.push_str(&base[..s + 3]);
-            match authority.rfind('@') {
-                Some(at) => out.push_str(&authority[at + 1..]),
-                None => out.push_str(authority),
-            }
-            out.push_str(&rest[authority_end..]);
-        }
-        None => out.push_str(base),
+    // userinfo: between "//" (normally "://", but also what a typo left of it, or nothing at
+    // all for a bare `user:password@host:port`) and the last '@' of the authority.
+    let authority_start = base.find("//").map_or(0, |i| i + 2);
+    let rest = &base[authority_start..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    out.push_str(&base[..authority_start]);
+    match authority.rfind('@') {
+        Some(at) => out.push_str(&authority[at + 1..]),
+        None => out.push_str(authority),
     }
+    out.push_str(&rest[authority_end..]);
     if let Some(q) = query {
         out.push('?');
         for (i, pair) in q.split('&').enumerate() {
@@ -91,6 +88,10 @@ mod tests {
         assert_eq!(redact_url("ftp://u:p@w@host"), "ftp://host");
         // An '@' in the path is not userinfo.
         assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
+        // Not quite URLs: what a user typed still loses its password.
+        assert_eq!(redact_url("http//u:pw@host/x"), "http//host/x");
+        assert_eq!(redact_url("u:pw@host:9100"), "host:9100");
+        assert_eq!(redact_url("[::bad"), "[::bad");
     }
 
     #[test]

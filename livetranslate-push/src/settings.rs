@@ -20,6 +20,87 @@ pub struct BasicAuthSettings {
     pub password_file: Option<PathBuf>,
 }
 
+/// `authorization:` (Prometheus' form: `type` defaults to `Bearer`; the credentials inline or
+/// in a file).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationSettings {
+    /// The scheme (`Bearer` when not given).
+    #[serde(rename = "type")]
+    pub scheme: Option<String>,
+    /// The credentials.
+    pub credentials: Option<String>,
+    /// File holding the credentials (trailing newline stripped).
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl AuthorizationSettings {
+    /// Reads the credentials and adds them to `config`, refusing what Prometheus refuses: a
+    /// `Basic` type (that is `basic_auth`), both `credentials` and `credentials_file`, and
+    /// another kind of authentication already set. Errors name the key relative to the block
+    /// holding `authorization`.
+    ///
+    /// ```
+    /// use livetranslate_push::{AuthorizationSettings, HttpClientConfig};
+    /// let mut c = HttpClientConfig::default();
+    /// AuthorizationSettings { scheme: Some("Token".into()), credentials: Some("t".into()), ..Default::default() }
+    ///     .apply_to(&mut c)
+    ///     .unwrap();
+    /// assert_eq!(c.authorization, Some(("Token".to_owned(), "t".to_owned())));
+    /// let mut c = HttpClientConfig::default();
+    /// AuthorizationSettings { credentials: Some("t".into()), ..Default::default() }.apply_to(&mut c).unwrap();
+    /// assert_eq!(c.bearer_token.as_deref(), Some("t"));
+    /// ```
+    pub fn apply_to(self, config: &mut HttpClientConfig) -> Result<(), SettingsError> {
+        if config.has_auth() {
+            return Err(err(
+                "authorization",
+                "authorization cannot be combined with basic_auth or bearer_token(_file)",
+            ));
+        }
+        let scheme = self
+            .scheme
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "Bearer".to_owned());
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Err(err(
+                "authorization.type",
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+            ));
+        }
+        if scheme.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(err(
+                "authorization.type",
+                "not a valid authorization scheme",
+            ));
+        }
+        let credentials = match (self.credentials, self.credentials_file) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "authorization.credentials_file",
+                    "set authorization credentials or credentials_file, not both",
+                ))
+            }
+            (Some(c), None) => c,
+            (None, Some(f)) => read_secret("authorization.credentials_file", &f)?,
+            (None, None) => String::new(),
+        };
+        if reqwest::header::HeaderValue::from_str(&credentials).is_err() {
+            return Err(err(
+                "authorization.credentials",
+                "the credentials are not a valid HTTP header value",
+            ));
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            config.bearer_token = Some(credentials);
+        } else {
+            config.authorization = Some((scheme, credentials));
+        }
+        Ok(())
+    }
+}
+
 /// `tls:`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -99,6 +99,10 @@ pub struct Cli {
     #[arg(long, value_name = "URL", env = "PROMETHEUS_REMOTE_WRITE_URL")]
     pub remote_write_url: Option<String>,
 
+    /// Directory of the remote-write write-ahead log [default: /var/lib/livetranslate-agent/wal].
+    #[arg(long, value_name = "DIR", env = "AGENT_WAL_DIR")]
+    pub wal_dir: Option<PathBuf>,
+
     /// Default scrape interval: 15s, 500ms, 1m or plain seconds [default: 15s].
     #[arg(long, value_name = "DURATION", env = "SCRAPE_INTERVAL")]
     pub scrape_interval: Option<HumanDuration>,
@@ -232,6 +236,8 @@ mod tests {
             "http://127.0.0.1:3/m",
             "--remote-write-url",
             "http://127.0.0.1:4/api/v1/write",
+            "--wal-dir",
+            "/tmp/wal",
             "--scrape-interval",
             "500ms",
             "--log-path",
@@ -248,6 +254,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(cli.scrape_targets.len(), 2);
+        assert_eq!(cli.wal_dir, Some(PathBuf::from("/tmp/wal")));
         assert_eq!(
             cli.scrape_interval.map(|d| d.0),
             Some(std::time::Duration::from_millis(500))

@@ -444,6 +444,7 @@ impl Config {
         )?;
         let remote_write = RemoteWriteConfig::from_parts(
             cli.remote_write_url.as_deref(),
+            cli.wal_dir.as_deref(),
             file.remote_write,
             &KeyPath::root().key("remote_write"),
         )?;
@@ -543,7 +544,7 @@ mod tests {
         let j = &c.jobs[0];
         assert_eq!(j.job_name, DEFAULT_JOB_NAME);
         assert_eq!(j.metrics_path, "/api/metrics");
-        assert_eq!(j.query.as_deref(), Some("x=1"));
+        assert_eq!(j.params["x"], ["1"]);
         assert_eq!(j.static_groups[0].targets, ["127.0.0.1:3000"]);
         assert_eq!(j.interval, Duration::from_secs(1));
         assert_eq!(j.timeout, Duration::from_secs(1));

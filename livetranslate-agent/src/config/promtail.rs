@@ -748,8 +748,30 @@ const AGENT_ONLY: &[&str] = &[
     "shutdown_timeout",
 ];
 
+/// Keys of a scrape job that only Prometheus's `scrape_configs` have (a job block copied
+/// from prometheus.yml is the agent's format, whatever service discovery it uses).
+const PROMETHEUS_JOB_ONLY: &[&str] = &[
+    "scrape_interval",
+    "scrape_timeout",
+    "metrics_path",
+    "scheme",
+    "params",
+    "honor_labels",
+    "honor_timestamps",
+    "metric_relabel_configs",
+    "sample_limit",
+    "label_limit",
+    "label_name_length_limit",
+    "label_value_length_limit",
+    "body_size_limit",
+    "target_limit",
+    "interval",
+    "timeout",
+];
+
 /// Tells the format of a configuration from its top-level keys (`scrape_configs` alone is
-/// Promtail's when an entry has `pipeline_stages` or a `__path__` label). `Err` names two
+/// Promtail's when an entry has `pipeline_stages`, a log source such as `journal`, or a
+/// `__path__` label, and no key only Prometheus's jobs have). `Err` names two
 /// keys of different formats found together.
 ///
 /// ```
@@ -759,6 +781,10 @@ const AGENT_ONLY: &[&str] = &[
 /// assert_eq!(
 ///     detect("scrape_configs:\n  - job_name: a\n    static_configs: [{labels: {__path__: /x}}]\n"),
 ///     Ok(FileFormat::Promtail)
+/// );
+/// assert_eq!(
+///     detect("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    file_sd_configs: [{files: [t.json]}]\n"),
+///     Ok(FileFormat::Agent)
 /// );
 /// assert!(detect("server: {}\nlogs: {}\n").is_err());
 /// ```
@@ -783,7 +809,9 @@ pub fn detect(text: &str) -> Result<FileFormat, String> {
                 .is_some_and(|jobs| {
                     jobs.iter().any(|j| {
                         j.get("pipeline_stages").is_some()
-                            || OTHER_SOURCES.iter().any(|(k, _)| j.get(*k).is_some())
+                            || OTHER_SOURCES
+                                .iter()
+                                .any(|(k, _)| !k.ends_with("_sd_configs") && j.get(*k).is_some())
                             || j.get("static_configs")
                                 .and_then(Value::as_sequence)
                                 .is_some_and(|g| {
@@ -793,7 +821,15 @@ pub fn detect(text: &str) -> Result<FileFormat, String> {
                                 })
                     })
                 });
-            Ok(if logs_like {
+            // Service discoveries are keys of both; these are Prometheus's alone.
+            let metrics_like = top
+                .get("scrape_configs")
+                .and_then(Value::as_sequence)
+                .is_some_and(|jobs| {
+                    jobs.iter()
+                        .any(|j| PROMETHEUS_JOB_ONLY.iter().any(|k| j.get(*k).is_some()))
+                });
+            Ok(if logs_like && !metrics_like {
                 FileFormat::Promtail
             } else {
                 FileFormat::Agent

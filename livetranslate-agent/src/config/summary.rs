@@ -30,18 +30,80 @@ pub fn render(c: &Config) -> String {
     }
     let _ = writeln!(s, "scrape jobs: {}", c.jobs.len());
     for j in &c.jobs {
+        let mut path = format!("{}://…{}", j.scheme, j.metrics_path);
+        if !j.params.is_empty() {
+            let q: Vec<String> = j
+                .params
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}={v}")))
+                .collect();
+            path = livetranslate_push::redact_url(&format!("{path}?{}", q.join("&")));
+        }
+        let mut extras = Vec::new();
+        if j.honor_labels {
+            extras.push("honor_labels".to_owned());
+        }
+        if !j.honor_timestamps {
+            extras.push("honor_timestamps: false".to_owned());
+        }
+        let l = &j.limits;
+        for (name, v) in [
+            ("sample_limit", l.sample_limit),
+            ("label_limit", l.label_limit),
+            ("label_name_length_limit", l.label_name_length_limit),
+            ("label_value_length_limit", l.label_value_length_limit),
+        ] {
+            if v > 0 {
+                extras.push(format!("{name} {v}"));
+            }
+        }
+        if l.body_size_limit > 0 {
+            extras.push(format!(
+                "body_size_limit {}",
+                crate::byte_size::ByteSize(l.body_size_limit)
+            ));
+        }
+        if let Some(sh) = j.shard {
+            extras.push(format!("shard {} of {}", sh.index, sh.count));
+        }
+        let own_rules = j.relabel_configs.len() - if j.shard.is_some() { 2 } else { 0 };
+        if own_rules > 0 {
+            extras.push(format!("{own_rules} relabel_configs"));
+        }
+        if !j.metric_relabel_configs.is_empty() {
+            extras.push(format!(
+                "{} metric_relabel_configs",
+                j.metric_relabel_configs.len()
+            ));
+        }
+        if j.http.has_auth() {
+            extras.push("authenticated".to_owned());
+        }
+        if let Some(p) = &j.client.proxy_url {
+            extras.push(format!(
+                "proxy {}",
+                livetranslate_push::redact_url(p.as_str())
+            ));
+        }
         let _ = writeln!(
             s,
-            "  job {:?}: every {}, timeout {}, {}://…{}{}",
+            "  job {:?}: every {}, timeout {}, {}{}",
             j.job_name,
             HumanDuration(j.interval),
             HumanDuration(j.timeout),
-            j.scheme,
-            j.metrics_path,
-            if j.honor_labels { ", honor_labels" } else { "" }
+            path,
+            extras.iter().map(|e| format!(", {e}")).collect::<String>()
         );
         for g in &j.static_groups {
-            let _ = writeln!(s, "    targets: {}", g.targets.join(", "));
+            let shown: Vec<String> = g
+                .targets
+                .iter()
+                .map(|t| match t.rsplit_once('@') {
+                    Some((_, host)) => host.to_owned(),
+                    None => t.clone(),
+                })
+                .collect();
+            let _ = writeln!(s, "    targets: {}", shown.join(", "));
         }
         for f in &j.file_sd {
             let p: Vec<String> = f.patterns.iter().map(|p| p.display().to_string()).collect();
@@ -50,11 +112,25 @@ pub fn render(c: &Config) -> String {
     }
     match &c.remote_write {
         Some(rw) => {
+            let buffer = match &rw.wal {
+                Some(w) => format!(
+                    "write-ahead log in {} (up to {}{})",
+                    w.dir.display(),
+                    crate::byte_size::ByteSize(w.config.max_total_bytes),
+                    w.config
+                        .max_age
+                        .map_or_else(String::new, |a| format!(", {}", HumanDuration(a)))
+                ),
+                None => format!(
+                    "memory queue of {} samples / {}, lost on exit",
+                    rw.queue.capacity,
+                    crate::byte_size::ByteSize(rw.queue.max_bytes)
+                ),
+            };
             let _ = writeln!(
                 s,
-                "remote write: {} (queue {} samples, batches of {} or every {})",
+                "remote write: {} ({buffer}; batches of {} or every {})",
                 livetranslate_push::redact_url(rw.url.as_str()),
-                rw.queue.capacity,
                 rw.queue.max_samples_per_send,
                 HumanDuration(rw.queue.batch_send_deadline)
             );

@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::ingest::TargetShape;
 use super::job::{check_group, FileSdConfig, ScrapeJob, TargetGroup, TargetGroupFile};
 use super::scrape::{run_loop, ScrapeContext, Stop, TargetSpec};
+use crate::duration::{parse_duration, HumanDuration};
+use crate::relabel::{self, Labels};
 
 /// The files a pattern currently names, sorted. As in Prometheus' `file_sd`, wildcards (`*`,
 /// `?`, `[…]`, matched with `glob`) are allowed in the last path component only.
@@ -143,53 +146,195 @@ impl FileSd {
     }
 }
 
-/// Builds the scrape specs of the targets of one group.
-pub fn specs_for_group(
+/// The targets of one group, as Prometheus 2.42's `populateLabels` makes them: the group's
+/// labels and `__address__`, then (where not set) `job`, `__scheme__`, `__metrics_path__`,
+/// `__scrape_interval__`, `__scrape_timeout__` and `__param_<name>`, then the job's
+/// `relabel_configs` (sharding rules last). A target the rules drop is counted, not scraped.
+/// What is left gives the URL (`__scheme__`, `__address__` with the scheme's default port,
+/// `__metrics_path__`, `__param_*`), the interval and timeout, and the target labels (those
+/// not starting with `__`; `instance` defaults to the address); the standard labels fill in
+/// what is still unset.
+///
+/// A `user:password@` in an address becomes the target's basic authentication and is never
+/// part of a label or a printed URL.
+pub fn targets_for_group(
     job: &ScrapeJob,
     client: &reqwest::Client,
     group: &TargetGroup,
     standard_labels: &BTreeMap<String, String>,
-) -> Result<Vec<TargetSpec>, String> {
-    let scheme = group
-        .labels
-        .get("__scheme__")
-        .cloned()
-        .unwrap_or_else(|| job.scheme.clone());
-    let path = group
-        .labels
-        .get("__metrics_path__")
-        .cloned()
-        .unwrap_or_else(|| job.metrics_path.clone());
-    check_group(group, &scheme, &path).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
-    let mut specs = Vec::new();
+    chunk_samples: usize,
+) -> GroupTargets {
+    let mut out = GroupTargets::default();
+    if let Err(e) = check_group(group, &job.scheme, &job.metrics_path) {
+        out.errors.push(format!("job {:?}: {e}", job.job_name));
+        return out;
+    }
     for address in &group.targets {
-        let mut labels: BTreeMap<String, String> = standard_labels.clone();
-        labels.insert("job".into(), job.job_name.clone());
-        labels.insert("instance".into(), address.clone());
-        for (k, v) in &group.labels {
-            if !k.starts_with("__") {
-                labels.insert(k.clone(), v.clone());
+        match target(job, client, group, address, standard_labels, chunk_samples) {
+            Ok(Some(t)) => out.active.push(t),
+            Ok(None) => out.dropped += 1,
+            Err(e) => out.errors.push(format!("job {:?}: {e}", job.job_name)),
+        }
+    }
+    out
+}
+
+/// What one target group gave.
+#[derive(Debug, Default)]
+pub struct GroupTargets {
+    /// Targets to scrape.
+    pub active: Vec<TargetSpec>,
+    /// Targets the relabelling dropped (another shard's, or filtered out).
+    pub dropped: usize,
+    /// Targets that cannot be scraped (no address, bad interval, …).
+    pub errors: Vec<String>,
+}
+
+fn target(
+    job: &ScrapeJob,
+    client: &reqwest::Client,
+    group: &TargetGroup,
+    address: &str,
+    standard_labels: &BTreeMap<String, String>,
+    chunk_samples: usize,
+) -> Result<Option<TargetSpec>, String> {
+    let mut lset: BTreeMap<String, String> = group.labels.clone();
+    lset.insert("__address__".into(), address.to_owned());
+    let mut preset = |k: &str, v: String| {
+        lset.entry(k.to_owned()).or_insert(v);
+    };
+    preset("job", job.job_name.clone());
+    preset("__scheme__", job.scheme.clone());
+    preset("__metrics_path__", job.metrics_path.clone());
+    preset(
+        "__scrape_interval__",
+        HumanDuration(job.interval).to_string(),
+    );
+    preset("__scrape_timeout__", HumanDuration(job.timeout).to_string());
+    for (name, values) in &job.params {
+        if let Some(first) = values.first() {
+            preset(&format!("__param_{name}"), first.clone());
+        }
+    }
+    let Some(mut lset) = relabel::apply(Labels::from(lset), &job.relabel_configs) else {
+        return Ok(None);
+    };
+    let raw_address = lset.get("__address__").unwrap_or("").to_owned();
+    if raw_address.is_empty() {
+        return Err("no address".into());
+    }
+    // user:password@host:port → basic authentication of this target.
+    let mut http = job.http.clone();
+    let mut address = raw_address.clone();
+    if let Some((userinfo, host)) = raw_address.rsplit_once('@') {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        http.basic_auth = Some((user.to_owned(), pass.to_owned()));
+        http.bearer_token = None;
+        http.authorization = None;
+        address = host.to_owned();
+    }
+    let scheme = lset.get("__scheme__").unwrap_or("http").to_owned();
+    if !matches!(scheme.as_str(), "http" | "https") {
+        return Err(format!("invalid scheme {scheme:?}"));
+    }
+    if address.contains('/') || address.is_empty() {
+        return Err(format!("{:?} is not a valid hostname", address));
+    }
+    let has_port = {
+        let after_bracket = address.rfind(']').map_or(0, |i| i + 1);
+        address[after_bracket..].contains(':')
+    };
+    if !has_port {
+        address.push_str(if scheme == "https" { ":443" } else { ":80" });
+    }
+    lset.set("__address__", address.clone());
+    let interval = lset
+        .get("__scrape_interval__")
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| format!("__scrape_interval__: {e}"))?
+        .unwrap_or(job.interval);
+    let timeout = lset
+        .get("__scrape_timeout__")
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| format!("__scrape_timeout__: {e}"))?
+        .unwrap_or(job.timeout);
+    if interval.is_zero() {
+        return Err("scrape interval cannot be 0".into());
+    }
+    if timeout.is_zero() {
+        return Err("scrape timeout cannot be 0".into());
+    }
+    if timeout > interval {
+        return Err(format!(
+            "scrape timeout {} greater than scrape interval {}",
+            HumanDuration(timeout),
+            HumanDuration(interval)
+        ));
+    }
+    let metrics_path = lset
+        .get("__metrics_path__")
+        .unwrap_or("/metrics")
+        .to_owned();
+    let mut params = job.params.clone();
+    for (name, value) in lset.iter() {
+        if let Some(p) = name.strip_prefix("__param_") {
+            match params.get_mut(p) {
+                Some(values) if !values.is_empty() => values[0] = value.to_owned(),
+                _ => {
+                    params.insert(p.to_owned(), vec![value.to_owned()]);
+                }
             }
         }
-        labels.retain(|_, v| !v.is_empty());
-        let mut url = format!("{scheme}://{address}{path}");
-        if let Some(q) = &job.query {
-            url.push('?');
-            url.push_str(q);
-        }
-        specs.push(TargetSpec {
-            job: labels.get("job").cloned().unwrap_or_default(),
-            instance: labels.get("instance").cloned().unwrap_or_default(),
-            url,
-            labels,
-            interval: job.interval,
-            timeout: job.timeout,
-            honor_labels: job.honor_labels,
-            client: client.clone(),
-            http: job.http.clone(),
-        });
     }
-    Ok(specs)
+    let mut url = reqwest::Url::parse(&format!("{scheme}://{address}"))
+        .map_err(|e| format!("invalid address {address:?}: {e}"))?;
+    url.set_path(&metrics_path);
+    if !params.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (name, values) in &params {
+            for v in values {
+                q.append_pair(name, v);
+            }
+        }
+    }
+    lset.retain(|name, _| !name.starts_with("__"));
+    if lset.get("instance").is_none() {
+        lset.set("instance", address.clone());
+    }
+    for (k, v) in standard_labels {
+        if lset.get(k).is_none() {
+            lset.set(k.clone(), v.clone());
+        }
+    }
+    let url = url.to_string();
+    let labels: Vec<(String, String)> = lset.into_vec();
+    let find = |n: &str| {
+        labels
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    Ok(Some(TargetSpec {
+        job: find("job"),
+        instance: find("instance"),
+        shown_url: livetranslate_push::redact_url(&url),
+        url,
+        shape: TargetShape {
+            labels: labels.into(),
+            honor_labels: job.honor_labels,
+            honor_timestamps: job.honor_timestamps,
+            limits: job.limits,
+            metric_relabel: job.metric_relabel_configs.clone(),
+            chunk_samples,
+        },
+        interval,
+        timeout,
+        client: client.clone(),
+        http,
+    }))
 }
 
 struct JobRuntime {
@@ -209,6 +354,7 @@ pub struct TargetManager {
     standard_labels: BTreeMap<String, String>,
     ctx: ScrapeContext,
     running: HashMap<String, Running>,
+    chunk_samples: usize,
 }
 
 impl std::fmt::Debug for TargetManager {
@@ -220,17 +366,19 @@ impl std::fmt::Debug for TargetManager {
 }
 
 impl TargetManager {
-    /// A manager for `jobs`, adding `standard_labels` to every target.
+    /// A manager for `jobs`, adding `standard_labels` to every target and encoding samples
+    /// in chunks of `chunk_samples`.
     pub fn new(
         jobs: &[ScrapeJob],
         standard_labels: &BTreeMap<String, String>,
         ctx: ScrapeContext,
         user_agent: &str,
+        chunk_samples: usize,
     ) -> Result<Self, livetranslate_push::ClientError> {
         let mut runtimes = Vec::new();
         for job in jobs {
             runtimes.push(JobRuntime {
-                client: job.http.client(Some(user_agent))?,
+                client: job.build_client(user_agent)?,
                 file_sd: job.file_sd.iter().cloned().map(FileSd::new).collect(),
                 job: job.clone(),
             });
@@ -240,6 +388,7 @@ impl TargetManager {
             standard_labels: standard_labels.clone(),
             ctx,
             running: HashMap::new(),
+            chunk_samples,
         })
     }
 
@@ -256,16 +405,27 @@ impl TargetManager {
                 .static_groups
                 .iter()
                 .chain(rt.file_sd.iter().flat_map(FileSd::groups));
+            let (mut active, mut dropped) = (0, 0);
             for g in groups {
-                match specs_for_group(&rt.job, &rt.client, g, &self.standard_labels) {
-                    Ok(specs) => {
-                        for s in specs {
-                            out.entry(s.key()).or_insert(s);
-                        }
+                let got = targets_for_group(
+                    &rt.job,
+                    &rt.client,
+                    g,
+                    &self.standard_labels,
+                    self.chunk_samples,
+                );
+                for e in got.errors {
+                    tracing::warn!(error = %e, "ignoring a target that cannot be scraped");
+                }
+                dropped += got.dropped;
+                for s in got.active {
+                    if let std::collections::btree_map::Entry::Vacant(v) = out.entry(s.key()) {
+                        v.insert(s);
+                        active += 1;
                     }
-                    Err(e) => tracing::warn!(error = %e, "ignoring an invalid target group"),
                 }
             }
+            self.ctx.metrics.targets(&rt.job.job_name, active, dropped);
         }
         out
     }
@@ -298,7 +458,7 @@ impl TargetManager {
             if self.running.contains_key(&key) {
                 continue;
             }
-            tracing::info!(job = %spec.job, instance = %spec.instance, url = %spec.url, "scraping target");
+            tracing::info!(job = %spec.job, instance = %spec.instance, url = %spec.shown_url, "scraping target");
             let (tx, rx) = watch::channel(Stop::Run);
             let handle = tokio::spawn(run_loop(spec, self.ctx.clone(), rx));
             self.running.insert(key, Running { stop: tx, handle });
@@ -416,49 +576,135 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn spec_labels() {
-        let job = ScrapeJob {
-            job_name: "j".into(),
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            metrics_path: "/m".into(),
-            query: None,
-            scheme: "http".into(),
-            honor_labels: false,
-            http: Default::default(),
-            static_groups: vec![],
-            file_sd: vec![],
-        };
-        let group = TargetGroup {
-            targets: vec!["127.0.0.1:5".into()],
-            labels: BTreeMap::from([
-                ("service".to_owned(), "audio".to_owned()),
-                ("__metrics_path__".to_owned(), "/api/metrics".to_owned()),
-            ]),
-        };
+    fn job(yaml: &str) -> ScrapeJob {
+        let configs: Vec<crate::metrics::job::ScrapeConfigFile> =
+            match serde_yaml_ng::from_str(yaml) {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            };
+        match crate::metrics::job::build_jobs(Default::default(), Default::default(), configs) {
+            Ok(mut j) => j.remove(0),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn targets(job: &ScrapeJob, group: &TargetGroup) -> GroupTargets {
         let std_labels = BTreeMap::from([
             ("service".to_owned(), "x".to_owned()),
             ("cluster".to_owned(), "c".to_owned()),
         ]);
-        let specs = specs_for_group(&job, &reqwest::Client::new(), &group, &std_labels);
-        let specs = match specs {
-            Ok(s) => s,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(specs[0].url, "http://127.0.0.1:5/api/metrics");
-        assert_eq!(
-            specs[0].labels.get("service").map(String::as_str),
-            Some("audio")
+        targets_for_group(job, &reqwest::Client::new(), group, &std_labels, 100)
+    }
+
+    fn group(targets: &[&str], labels: &[(&str, &str)]) -> TargetGroup {
+        TargetGroup {
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn target_labels_url_and_defaults() {
+        let j = job("[{job_name: j, metrics_path: /m, params: {module: [a, b]}}]");
+        let g = group(
+            &["127.0.0.1:5", "localhost"],
+            &[
+                ("service", "audio"),
+                ("__metrics_path__", "/api/metrics"),
+                ("__param_module", "z"),
+            ],
         );
+        let got = targets(&j, &g);
+        assert!(got.errors.is_empty(), "{:?}", got.errors);
+        let t = &got.active[0];
+        assert_eq!(t.url, "http://127.0.0.1:5/api/metrics?module=z&module=b");
+        let labels = t.labels();
+        assert_eq!(labels.get("service").map(String::as_str), Some("audio"));
+        assert_eq!(labels.get("cluster").map(String::as_str), Some("c"));
         assert_eq!(
-            specs[0].labels.get("cluster").map(String::as_str),
-            Some("c")
-        );
-        assert_eq!(
-            specs[0].labels.get("instance").map(String::as_str),
+            labels.get("instance").map(String::as_str),
             Some("127.0.0.1:5")
         );
-        assert!(!specs[0].labels.contains_key("__metrics_path__"));
+        assert_eq!(labels.get("job").map(String::as_str), Some("j"));
+        assert!(labels.keys().all(|k| !k.starts_with("__")));
+        assert_eq!(
+            got.active[1].instance, "localhost:80",
+            "the scheme's port is added"
+        );
+    }
+
+    #[test]
+    fn relabel_configs_shape_targets_as_prometheus_does() {
+        let j = job(r#"[{job_name: j, relabel_configs: [
+                {source_labels: [__meta_keep], regex: "yes", action: keep},
+                {source_labels: [__address__], regex: '(.+):(\d+)', target_label: __address__, replacement: "${1}:9100"},
+                {source_labels: [__meta_team], target_label: team},
+                {target_label: __scheme__, replacement: https},
+                {target_label: __scrape_interval__, replacement: 30s},
+                {target_label: instance, replacement: renamed}]}]"#);
+        let kept = targets(
+            &j,
+            &group(
+                &["10.0.0.1:80"],
+                &[("__meta_keep", "yes"), ("__meta_team", "speech")],
+            ),
+        );
+        let t = &kept.active[0];
+        assert_eq!(t.url, "https://10.0.0.1:9100/metrics");
+        assert_eq!(t.interval, Duration::from_secs(30));
+        assert_eq!((t.instance.as_str(), t.job.as_str()), ("renamed", "j"));
+        assert_eq!(t.labels().get("team").map(String::as_str), Some("speech"));
+        let dropped = targets(&j, &group(&["10.0.0.2:80"], &[("__meta_keep", "no")]));
+        assert_eq!((dropped.active.len(), dropped.dropped), (0, 1));
+        let bad = job("[{job_name: j, relabel_configs: [{target_label: __scrape_timeout__, replacement: 1h}]}]");
+        let e = targets(&bad, &group(&["10.0.0.3:80"], &[]));
+        assert!(
+            e.errors[0].contains("greater than scrape interval"),
+            "{:?}",
+            e.errors
+        );
+    }
+
+    #[test]
+    fn userinfo_in_an_address_becomes_basic_auth_and_is_never_shown() {
+        let j = job("[{job_name: j}]");
+        let got = targets(&j, &group(&["u:s3cret@127.0.0.1:9"], &[]));
+        let t = &got.active[0];
+        assert_eq!(t.instance, "127.0.0.1:9");
+        assert_eq!(
+            t.http.basic_auth,
+            Some(("u".to_owned(), "s3cret".to_owned()))
+        );
+        assert!(!t.url.contains("s3cret") && !format!("{:?}", t.shape.labels).contains("s3cret"));
+        let j = job("[{job_name: j, params: {token: [abc]}}]");
+        let got = targets(&j, &group(&["127.0.0.1:9"], &[]));
+        assert_eq!(
+            got.active[0].shown_url,
+            "http://127.0.0.1:9/metrics?token=xxxxx"
+        );
+    }
+
+    #[test]
+    fn shards_split_targets_with_no_overlap_and_no_gap() {
+        let addresses: Vec<String> = (0..40)
+            .map(|i| format!("10.1.{}.{}:9100", i / 7, i))
+            .collect();
+        let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let mut seen = std::collections::BTreeMap::new();
+        for index in 0..3 {
+            let j = job(&format!(
+                "[{{job_name: j, shard: {{index: {index}, count: 3}}}}]"
+            ));
+            let got = targets(&j, &group(&refs, &[]));
+            assert_eq!(got.active.len() + got.dropped, 40);
+            for t in got.active {
+                *seen.entry(t.instance.clone()).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(seen.len(), 40);
+        assert!(seen.values().all(|&n| n == 1));
     }
 }

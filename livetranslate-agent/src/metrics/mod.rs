@@ -1,9 +1,12 @@
-//! The metrics pipeline: scrape targets ([`scrape`], [`discovery`]), parse what they serve
-//! ([`exposition`]), queue the samples ([`queue`]) and push them with Prometheus remote write
-//! ([`remote_write`]).
+//! The metrics pipeline: discover and relabel targets ([`discovery`], [`job`]), scrape them
+//! ([`scrape`]) and parse what they serve as it streams in ([`exposition`]), keep what
+//! Prometheus would keep of each sample and encode it for remote write ([`ingest`]), store the
+//! encoded chunks in the write-ahead log ([`wal`]) or the memory queue ([`queue`]), and push
+//! them with Prometheus remote write ([`remote_write`]).
 
 pub mod discovery;
 pub mod exposition;
+pub mod ingest;
 pub mod job;
 pub mod queue;
 pub mod remote_write;
@@ -13,6 +16,8 @@ pub mod wal;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+
+use remote_write::chunk::Chunk;
 
 /// The value Prometheus uses to mark a series stale (a NaN with a special bit pattern).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -68,10 +73,12 @@ pub struct Sample {
     pub timestamp_ms: i64,
 }
 
-/// Where scraped samples go: the remote-write queue, stdout (dry run) or nowhere.
+/// Where the encoded samples of a scrape go: the write-ahead log or memory queue of remote
+/// write, stdout (dry run) or nowhere. `push` may block (disk writes): scrape loops call it
+/// from a blocking task.
 pub trait SampleSink: Send + Sync + 'static {
-    /// Accepts the samples of one scrape.
-    fn push(&self, samples: Vec<Sample>);
+    /// Accepts the encoded samples of one scrape.
+    fn push(&self, chunks: Vec<Chunk>);
 }
 
 /// Drops every sample (no remote write configured and not a dry run).
@@ -79,7 +86,33 @@ pub trait SampleSink: Send + Sync + 'static {
 pub struct DiscardSink;
 
 impl SampleSink for DiscardSink {
-    fn push(&self, _samples: Vec<Sample>) {}
+    fn push(&self, _chunks: Vec<Chunk>) {}
+}
+
+/// The samples of chunks, decoded (the dry run, tests).
+pub fn decode_chunks(chunks: &[Chunk]) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for c in chunks {
+        let req = match c.decode() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot decode samples");
+                continue;
+            }
+        };
+        for ts in req.timeseries {
+            let labels =
+                SeriesLabels::from_map(ts.labels.into_iter().map(|l| (l.name, l.value)).collect());
+            for s in ts.samples {
+                out.push(Sample {
+                    labels: labels.clone(),
+                    value: s.value,
+                    timestamp_ms: s.timestamp,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Prints every sample as one JSON object per line:
@@ -134,7 +167,8 @@ pub fn sample_to_json(sample: &Sample) -> serde_json::Value {
 }
 
 impl SampleSink for JsonLinesSink {
-    fn push(&self, samples: Vec<Sample>) {
+    fn push(&self, chunks: Vec<Chunk>) {
+        let samples = decode_chunks(&chunks);
         let mut buf = String::new();
         for s in &samples {
             buf.push_str(&sample_to_json(s).to_string());

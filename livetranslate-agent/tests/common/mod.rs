@@ -37,6 +37,8 @@ pub struct Target {
     pub last_headers: Arc<Mutex<Option<axum::http::HeaderMap>>>,
     /// The path and query of the latest scrape.
     pub last_uri: Arc<Mutex<String>>,
+    /// Every path and query scraped, with how often.
+    pub uris: Arc<Mutex<std::collections::BTreeMap<String, usize>>>,
 }
 
 impl Target {
@@ -50,6 +52,7 @@ impl Target {
             hits: Arc::new(AtomicUsize::new(0)),
             last_headers: Arc::default(),
             last_uri: Arc::default(),
+            uris: Arc::default(),
         };
         async fn serve(
             State(t): State<Target>,
@@ -58,6 +61,11 @@ impl Target {
         ) -> impl IntoResponse {
             t.hits.fetch_add(1, Ordering::Relaxed);
             *t.last_uri.lock().expect("lock") = uri.to_string();
+            *t.uris
+                .lock()
+                .expect("lock")
+                .entry(uri.to_string())
+                .or_default() += 1;
             *t.last_headers.lock().expect("lock") = Some(headers);
             let (body, ct) = t.body.lock().expect("lock").clone();
             ([(header::CONTENT_TYPE, ct)], body)
@@ -204,11 +212,17 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent with `args` (plus `--listen` on a free port, logs at `RUST_LOG`
     /// level `log_level`) without waiting for it: for tests that kill and restart it.
+    ///
+    /// Unless `args` name one, the agent's write-ahead log goes to a directory of its own in
+    /// `dir` (never the system default, which concurrent tests would share).
     pub fn spawn(dir: &Path, args: &[&str], log_level: &str) -> Agent {
         let port = free_port();
         let stderr = dir.join(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).expect("agent log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
+        if !args.contains(&"--wal-dir") {
+            cmd.arg("--wal-dir").arg(dir.join(format!("wal-{port}")));
+        }
         cmd.args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -218,6 +232,7 @@ impl Agent {
             .env_remove("AGENT_CONFIG")
             .env_remove("PROMTAIL_CONFIG")
             .env_remove("LOKI_URL")
+            .env_remove("AGENT_WAL_DIR")
             .stdout(Stdio::null())
             .stderr(log);
         Agent {

@@ -244,7 +244,8 @@ impl Upstream {
 impl crate::health::HealthCheck {
     /// A check that GETs `url` with `client` and is healthy only on a 2xx answer: an
     /// upstream answering 503 is down, whatever it says in the body; no answer (connection
-    /// refused, the client's or the check's timeout) is unhealthy too.
+    /// refused, the client's or the check's timeout) is unhealthy too. Its messages show the
+    /// URL without credentials (`user:password@`, token-like query parameters).
     ///
     /// ```
     /// use std::time::Duration;
@@ -258,12 +259,16 @@ impl crate::health::HealthCheck {
         crate::health::HealthCheck::new(name, move || {
             let (client, url) = (client.clone(), url.clone());
             async move {
-                let res = client.get(&url).send().await?;
+                let shown = livetranslate_push::redact_url(&url);
+                let res = match client.get(&url).send().await {
+                    Ok(r) => r,
+                    Err(e) => return Err(format!("GET {shown}: {}", e.without_url()).into()),
+                };
                 let status = res.status();
                 if status.is_success() {
                     Ok(())
                 } else {
-                    Err(format!("GET {url} answered {status}").into())
+                    Err(format!("GET {shown} answered {status}").into())
                 }
             }
         })

@@ -855,15 +855,30 @@ case(G, "AgentRemoteWriteSamplesDropped", [
 case(G, "AgentRemoteWriteSamplesDropped", [
     s("livetranslate_agent_remote_write_samples_dropped_total", dict(AG, reason="queue_full"), "40x20")], [("10m", [])])
 
+QUEUE_FULL = ("The remote-write queue (write-ahead log or memory queue) of the agent at "
+              "livetranslate-agent:9080 is filling up; the oldest samples will be dropped when it is full.")
 case(G, "AgentRemoteWriteQueueFull", [
     s("livetranslate_agent_remote_write_queue_samples", AG, "9000x20"),
     s("livetranslate_agent_remote_write_queue_capacity_samples", AG, "10000x20"),
 ], [("3m", []),
-    ("10m", [fire(dict(AG, severity=WARN), "Agent remote-write queue is 90% full",
-                  "The remote-write queue of the agent at livetranslate-agent:9080 is filling up; samples will be dropped when it is full.")])])
+    ("10m", [fire(dict(AG, severity=WARN), "Agent remote-write queue is 90% full", QUEUE_FULL)])])
 case(G, "AgentRemoteWriteQueueFull", [
     s("livetranslate_agent_remote_write_queue_samples", AG, "8000x20"),
     s("livetranslate_agent_remote_write_queue_capacity_samples", AG, "10000x20"),
+], [("10m", [])])
+# With the write-ahead log the bound is in bytes (the sample bound is +Inf).
+case(G, "AgentRemoteWriteQueueFull", [
+    s("livetranslate_agent_remote_write_queue_samples", AG, "150000x20"),
+    s("livetranslate_agent_remote_write_queue_capacity_samples", AG, " ".join(["+Inf"] * 21)),
+    s("livetranslate_agent_remote_write_queue_bytes", AG, "483183820x20"),
+    s("livetranslate_agent_remote_write_queue_capacity_bytes", AG, "536870912x20"),
+], [("3m", []),
+    ("10m", [fire(dict(AG, severity=WARN), "Agent remote-write queue is 90% full", QUEUE_FULL)])])
+case(G, "AgentRemoteWriteQueueFull", [
+    s("livetranslate_agent_remote_write_queue_samples", AG, "150000x20"),
+    s("livetranslate_agent_remote_write_queue_capacity_samples", AG, " ".join(["+Inf"] * 21)),
+    s("livetranslate_agent_remote_write_queue_bytes", AG, "104857600x20"),
+    s("livetranslate_agent_remote_write_queue_capacity_bytes", AG, "536870912x20"),
 ], [("10m", [])])
 
 case(G, "AgentRemoteWriteStalled", [

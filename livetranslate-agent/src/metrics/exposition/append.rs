@@ -239,13 +239,25 @@ impl Appender {
     /// Rules for a scrape at `scrape_ts_ms` (the timestamp of samples without one), with
     /// Prometheus's bounds ([`MAX_AHEAD_MS`], [`MAX_BEHIND_MS`]).
     pub fn new(scrape_ts_ms: i64) -> Appender {
+        Appender::with_capacity(scrape_ts_ms, 0)
+    }
+
+    /// [`Appender::new`] with room for `series` series (a scrape loop knows how many the
+    /// previous scrape had; growing a big map by doubling costs twice its size at the end).
+    ///
+    /// ```
+    /// use livetranslate_agent::metrics::exposition::Appender;
+    /// let appender = Appender::with_capacity(1_700_000_000_000, 500_000);
+    /// assert_eq!(appender.scrape_ts_ms(), 1_700_000_000_000);
+    /// ```
+    pub fn with_capacity(scrape_ts_ms: i64, series: usize) -> Appender {
         Appender {
             scrape_ts_ms,
             min_ts_ms: scrape_ts_ms.saturating_sub(MAX_BEHIND_MS),
             max_ts_ms: scrape_ts_ms.saturating_add(MAX_AHEAD_MS),
             hash: RandomState::new(),
             seed: RandomState::new().hash_one(0u8),
-            series: HashMap::default(),
+            series: HashMap::with_capacity_and_hasher(series, Default::default()),
             exemplars: HashMap::default(),
             order: Vec::new(),
             unescaped: String::new(),
@@ -261,8 +273,25 @@ impl Appender {
 
     /// Decides what Prometheus stores of `sample` (and records skips).
     pub fn append(&mut self, sample: &SampleRef<'_>) -> Outcome {
+        self.append_at(sample, sample.timestamp_ms())
+    }
+
+    /// [`Appender::append`] with the sample's timestamp replaced by `timestamp_ms` (`None`:
+    /// the scrape's), as with `honor_timestamps: false`.
+    ///
+    /// ```
+    /// use livetranslate_agent::metrics::exposition::{Appender, Format, Outcome, Parser};
+    ///
+    /// let mut appender = Appender::new(1_700_000_000_000);
+    /// let mut outcomes = Vec::new();
+    /// let mut parser = Parser::new(Format::Text);
+    /// // An hour-old timestamp is out of bounds unless it is ignored.
+    /// parser.feed(b"a 1 1699996000000\n", |s| outcomes.push(appender.append_at(&s, None))).unwrap();
+    /// assert_eq!(outcomes[0], Outcome::Stored { exemplar: false });
+    /// ```
+    pub fn append_at(&mut self, sample: &SampleRef<'_>, timestamp_ms: Option<i64>) -> Outcome {
         self.total += 1;
-        let ts = sample.timestamp_ms().unwrap_or(self.scrape_ts_ms);
+        let ts = timestamp_ms.unwrap_or(self.scrape_ts_ms);
         let key = {
             let mut h = SeriesHasher {
                 sip: self.hash.build_hasher(),

@@ -1,4 +1,5 @@
-//! `remote_write:` — where samples are pushed and how they are batched: the YAML form
+//! `remote_write:` — where samples are pushed, where they wait (the write-ahead log, or a
+//! memory queue bounded in samples and bytes) and how they are batched: the YAML form
 //! ([`RemoteWriteFile`]) and the checked settings ([`RemoteWriteConfig`]).
 
 use std::collections::BTreeMap;
@@ -9,8 +10,13 @@ use livetranslate_push::{BasicAuthSettings, HttpClientConfig, HttpClientSettings
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::byte_size::ByteSize;
 use crate::duration::HumanDuration;
+use crate::metrics::wal::{SyncPolicy, WalConfig};
 use crate::validate::{parse_http_url, KeyPath, Origin, ValidationError};
+
+/// Where the write-ahead log lives unless `remote_write.wal.dir` or `--wal-dir` says.
+pub const DEFAULT_WAL_DIR: &str = "/var/lib/livetranslate-agent/wal";
 
 /// `remote_write:`, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -34,14 +40,38 @@ pub struct RemoteWriteFile {
     /// Queue and batching.
     #[serde(default)]
     pub queue: QueueFile,
+    /// The write-ahead log.
+    #[serde(default)]
+    pub wal: WalFile,
+}
+
+/// `remote_write.wal:`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalFile {
+    /// `false`: samples wait in memory only (lost on exit), bounded by `queue.capacity` and
+    /// `queue.max_bytes`.
+    pub enabled: Option<bool>,
+    /// Directory (one agent per directory).
+    pub dir: Option<PathBuf>,
+    /// Bound on the bytes on disk (512MiB); beyond it the oldest segments are dropped.
+    pub max_size: Option<ByteSize>,
+    /// Bound on the age of what waits (4h); older segments are dropped.
+    pub max_age: Option<HumanDuration>,
+    /// Size of one segment file (16MiB).
+    pub segment_size: Option<ByteSize>,
+    /// fsync: `always` (every append; the default), `never`, or an interval such as `1s`.
+    pub sync: Option<String>,
 }
 
 /// `remote_write.queue:`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueFile {
-    /// Samples held in memory at most (100000).
+    /// Samples held in memory at most when the WAL is off (100000).
     pub capacity: Option<usize>,
+    /// Bytes (encoded) held in memory at most when the WAL is off (64MiB).
+    pub max_bytes: Option<ByteSize>,
     /// Samples per request at most (2000).
     pub max_samples_per_send: Option<usize>,
     /// A partial batch is sent once its oldest sample is this old (5s).
@@ -55,8 +85,10 @@ pub struct QueueFile {
 /// Remote-write queue and batching.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
-    /// Samples held at most; the oldest are dropped beyond.
+    /// Samples held in memory at most (WAL off); the oldest are dropped beyond.
     pub capacity: usize,
+    /// Encoded bytes held in memory at most (WAL off); the oldest are dropped beyond.
+    pub max_bytes: u64,
     /// Samples per request at most.
     pub max_samples_per_send: usize,
     /// A partial batch is sent once its oldest sample waited this long.
@@ -71,6 +103,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             capacity: 100_000,
+            max_bytes: 64 << 20,
             max_samples_per_send: 2000,
             batch_send_deadline: Duration::from_secs(5),
             min_backoff: Duration::from_millis(100),
@@ -92,6 +125,93 @@ pub struct RemoteWriteConfig {
     pub headers: BTreeMap<String, String>,
     /// Queue and batching.
     pub queue: QueueConfig,
+    /// The write-ahead log; `None` when samples wait in memory only.
+    pub wal: Option<WalSettings>,
+}
+
+/// The checked `remote_write.wal:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalSettings {
+    /// Directory.
+    pub dir: PathBuf,
+    /// The log's settings.
+    pub config: WalConfig,
+}
+
+fn parse_sync(s: &str) -> Result<SyncPolicy, String> {
+    match s.trim() {
+        "always" => Ok(SyncPolicy::Always),
+        "never" => Ok(SyncPolicy::Never),
+        other => crate::duration::parse_duration(other)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(SyncPolicy::Interval)
+            .ok_or_else(|| format!("{other:?}: expected always, never or an interval such as 1s")),
+    }
+}
+
+impl WalSettings {
+    /// Checks `remote_write.wal:` (at `path`) with `--wal-dir` over its `dir`; `None` when
+    /// the log is turned off.
+    pub fn from_parts(
+        dir_flag: Option<&std::path::Path>,
+        file: WalFile,
+        path: &KeyPath,
+    ) -> Result<Option<WalSettings>, ValidationError> {
+        if file.enabled == Some(false) {
+            return Ok(None);
+        }
+        let d = WalConfig::default();
+        let mut config = WalConfig {
+            max_total_bytes: file.max_size.map_or(d.max_total_bytes, |b| b.0),
+            max_age: file.max_age.map_or(d.max_age, |a| Some(a.0)),
+            ..d
+        };
+        if let Some(seg) = file.segment_size {
+            config.max_segment_bytes = seg.0;
+        }
+        // A record must fit a segment; chunks are cut at about 1 MiB, so 4 MiB is plenty,
+        // but small segments (tests) need smaller records.
+        let room = config.max_segment_bytes.saturating_sub(
+            crate::metrics::wal::SEGMENT_HEADER_LEN + crate::metrics::wal::FRAME_HEADER_LEN,
+        );
+        config.max_record_bytes = config.max_record_bytes.min(room.max(1));
+        if file.max_size.is_some() && file.segment_size.is_none() {
+            // Keep room for at least four segments under a small bound.
+            let seg = (config.max_total_bytes / 4)
+                .clamp(crate::metrics::wal::MIN_SEGMENT_BYTES, d.max_segment_bytes);
+            config.max_segment_bytes = seg;
+            let room = seg
+                - crate::metrics::wal::SEGMENT_HEADER_LEN
+                - crate::metrics::wal::FRAME_HEADER_LEN;
+            config.max_record_bytes = d.max_record_bytes.min(room);
+        }
+        if let Some(s) = &file.sync {
+            config.sync = parse_sync(s).map_err(|m| ValidationError::at(path.key("sync"), m))?;
+        }
+        config.validate().map_err(|e| {
+            let (field, message) = match &e {
+                crate::metrics::wal::WalError::Config { field, reason } => (*field, reason.clone()),
+                other => ("max_size", other.to_string()),
+            };
+            let key = match field {
+                "max_total_bytes" => "max_size",
+                "max_segment_bytes" | "max_record_bytes" => "segment_size",
+                "max_age" => "max_age",
+                "sync" => "sync",
+                other => other,
+            };
+            ValidationError::at(path.key(key), message)
+        })?;
+        let dir = dir_flag
+            .map(ToOwned::to_owned)
+            .or(file.dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_WAL_DIR));
+        if dir.as_os_str().is_empty() {
+            return Err(ValidationError::at(path.key("dir"), "must not be empty"));
+        }
+        Ok(Some(WalSettings { dir, config }))
+    }
 }
 
 impl RemoteWriteConfig {
@@ -99,6 +219,7 @@ impl RemoteWriteConfig {
     /// when neither gives a URL.
     pub fn from_parts(
         url_flag: Option<&str>,
+        wal_dir_flag: Option<&std::path::Path>,
         file: Option<RemoteWriteFile>,
         path: &KeyPath,
     ) -> Result<Option<RemoteWriteConfig>, ValidationError> {
@@ -116,12 +237,19 @@ impl RemoteWriteConfig {
         let q = file.queue;
         let queue = QueueConfig {
             capacity: q.capacity.unwrap_or(d.capacity),
+            max_bytes: q.max_bytes.map_or(d.max_bytes, |b| b.0),
             max_samples_per_send: q.max_samples_per_send.unwrap_or(d.max_samples_per_send),
             batch_send_deadline: q.batch_send_deadline.map_or(d.batch_send_deadline, |x| x.0),
             min_backoff: q.min_backoff.map_or(d.min_backoff, |x| x.0),
             max_backoff: q.max_backoff.map_or(d.max_backoff, |x| x.0),
         };
         let qp = path.key("queue");
+        if queue.max_bytes == 0 {
+            return Err(ValidationError::at(
+                qp.key("max_bytes"),
+                "need max_bytes > 0",
+            ));
+        }
         if queue.max_samples_per_send == 0 || queue.capacity < queue.max_samples_per_send {
             return Err(ValidationError::at(
                 qp.key("max_samples_per_send"),
@@ -158,12 +286,14 @@ impl RemoteWriteConfig {
         }
         .resolve()
         .map_err(|e| ValidationError::at(path.key(e.key), e.message))?;
+        let wal = WalSettings::from_parts(wal_dir_flag, file.wal, &path.key("wal"))?;
         Ok(Some(RemoteWriteConfig {
             url,
             timeout: file.timeout.map_or(Duration::from_secs(30), |d| d.0),
             http,
             headers: file.headers,
             queue,
+            wal,
         }))
     }
 }
@@ -184,17 +314,71 @@ mod tests {
         let p = KeyPath::root().key("remote_write");
         let e = RemoteWriteConfig::from_parts(
             None,
+            None,
             file("{url: 'http://127.0.0.1:1/w', queue: {capacity: 10, max_samples_per_send: 20}}"),
             &p,
         );
         assert!(e.is_err_and(|e| e
             .to_string()
             .starts_with("remote_write.queue.max_samples_per_send: ")));
-        let e = RemoteWriteConfig::from_parts(Some("ftp://x/w"), file("{url: 'http://x/w'}"), &p);
+        let e =
+            RemoteWriteConfig::from_parts(Some("ftp://x/w"), None, file("{url: 'http://x/w'}"), &p);
         assert!(e.is_err_and(|e| e.origin == Origin::Flag("--remote-write-url")));
-        let e = RemoteWriteConfig::from_parts(None, file("{url: 'nope'}"), &p);
+        let e = RemoteWriteConfig::from_parts(None, None, file("{url: 'nope'}"), &p);
         assert!(e.is_err_and(|e| e.path() == Some(&p.key("url"))));
-        let none = RemoteWriteConfig::from_parts(None, None, &p);
+        let none = RemoteWriteConfig::from_parts(None, None, None, &p);
         assert!(matches!(none, Ok(None)));
+        let e = RemoteWriteConfig::from_parts(
+            None,
+            None,
+            file("{url: 'http://x/w', wal: {sync: sometimes}}"),
+            &p,
+        );
+        assert!(e.is_err_and(|e| e.path() == Some(&p.key("wal").key("sync"))));
+        let e = RemoteWriteConfig::from_parts(
+            None,
+            None,
+            file("{url: 'http://x/w', wal: {max_size: 1MB, segment_size: 1MB}}"),
+            &p,
+        );
+        assert!(e.is_err_and(|e| e.path() == Some(&p.key("wal").key("max_size"))));
+    }
+
+    #[test]
+    fn wal_defaults_flag_and_memory_mode() {
+        let p = KeyPath::root().key("remote_write");
+        let c = RemoteWriteConfig::from_parts(None, None, file("{url: 'http://x/w'}"), &p);
+        let wal = c.ok().flatten().and_then(|c| c.wal);
+        assert_eq!(
+            wal.as_ref().map(|w| w.dir.clone()),
+            Some(PathBuf::from(DEFAULT_WAL_DIR))
+        );
+        assert_eq!(wal.map(|w| w.config), Some(WalConfig::default()));
+        let c = RemoteWriteConfig::from_parts(
+            None,
+            Some(std::path::Path::new("/tmp/x")),
+            file("{url: 'http://x/w', wal: {dir: /y, max_size: 8MiB, max_age: 30m, sync: 1s}}"),
+            &p,
+        );
+        let wal = c.ok().flatten().and_then(|c| c.wal);
+        let wal = match wal {
+            Some(w) => w,
+            None => panic!("no wal"),
+        };
+        assert_eq!(wal.dir, PathBuf::from("/tmp/x"), "the flag wins");
+        assert_eq!(wal.config.max_total_bytes, 8 << 20);
+        assert_eq!(wal.config.max_segment_bytes, 2 << 20);
+        assert_eq!(wal.config.max_age, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            wal.config.sync,
+            SyncPolicy::Interval(Duration::from_secs(1))
+        );
+        let c = RemoteWriteConfig::from_parts(
+            None,
+            None,
+            file("{url: 'http://x/w', wal: {enabled: false}}"),
+            &p,
+        );
+        assert!(c.is_ok_and(|c| c.is_some_and(|c| c.wal.is_none())));
     }
 }

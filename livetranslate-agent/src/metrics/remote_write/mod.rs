@@ -1,34 +1,88 @@
-//! Prometheus remote write 1.0: the body ([`proto`]: protobuf `WriteRequest`, snappy block
-//! compression), batching by count and age, and delivery through the shared push client
-//! (retries with exponential backoff, jitter and `Retry-After`). Its settings: [`config`].
+//! Prometheus remote write 1.0: samples encoded at scrape time ([`chunk`]), stored in the
+//! write-ahead log or the memory queue ([`buffer`]), sent from there by one sender in order,
+//! and acknowledged (the log truncated) only after the remote accepted them. Delivery goes
+//! through the shared push client (retries with exponential backoff, jitter and
+//! `Retry-After`). Its settings: [`config`]; the messages: [`proto`].
 //!
-//! A single sender drains the queue in order, so the samples of a series always reach the
-//! remote in timestamp order (Prometheus rejects out-of-order samples).
+//! - 2xx: acknowledged.
+//! - 5xx, 429, connection errors: the same request again, with backoff, until it is taken or
+//!   the agent stops (with the WAL nothing is lost by stopping: the next start sends it).
+//! - Any other 4xx: the request is split in halves and each half sent on its own, down to
+//!   single chunks; a single chunk the remote refuses is dropped and counted. A refused request
+//!   of several chunks is usually one that a crash made the agent send twice: Prometheus
+//!   refuses a request with a sample older than what it already has, so the chunks it already
+//!   has must not take the new ones down with them.
+//!
+//! A single sender reads in order, so the samples of a series reach the remote in timestamp
+//! order (Prometheus rejects out-of-order samples).
 
+pub mod buffer;
+pub mod chunk;
 pub mod config;
 pub mod proto;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
 use livetranslate_push::{Attempt, ClientError, PushClient, PushEvent, PushOutcome, RetryPolicy};
 use tokio::sync::{watch, Notify};
 
-use super::queue::SampleQueue;
-use super::{Sample, SampleSink};
-use crate::internal_events::{AgentMetrics, DropReason};
-pub use config::{QueueConfig, RemoteWriteConfig, RemoteWriteFile};
+use super::SampleSink;
+use crate::internal_events::{AgentMetrics, DropReason, WalFigures};
+use buffer::{Buffer, BufferDrop, Cursor, Pending};
+use chunk::Chunk;
+pub use config::{QueueConfig, RemoteWriteConfig, RemoteWriteFile, WalSettings};
 pub use proto::{build_request, decode_body, encode_body};
 
-/// A server asking for more than a few minutes is capped: the queue keeps filling meanwhile.
-const RETRY_AFTER_CAP: std::time::Duration = std::time::Duration::from_secs(300);
+/// A server asking for more than a few minutes is capped: the buffer keeps filling meanwhile.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
-/// The remote-write end of the pipeline: a [`SampleSink`] that queues, and the sender task
-/// that drains the queue.
+/// How often the WAL's age bound and pending fsync are looked after.
+const MAINTENANCE: Duration = Duration::from_secs(1);
+
+fn drop_reason(d: BufferDrop) -> DropReason {
+    match d {
+        BufferDrop::QueueFull => DropReason::QueueFull,
+        BufferDrop::WalSize => DropReason::WalSize,
+        BufferDrop::WalAge => DropReason::WalAge,
+        BufferDrop::TooLarge => DropReason::TooLarge,
+        BufferDrop::WalError => DropReason::WalError,
+    }
+}
+
+fn report_drops(metrics: &AgentMetrics, drops: &[(BufferDrop, u64)]) {
+    for &(d, n) in drops {
+        metrics.samples_dropped(drop_reason(d), n as usize);
+    }
+}
+
+/// Sets the queue (and WAL) gauges from the buffer.
+pub fn report_state(metrics: &AgentMetrics, buffer: &Buffer) {
+    let st = buffer.state();
+    metrics.buffer_state(st.samples, st.bytes, st.max_samples, st.max_bytes);
+    if let Some(w) = st.wal {
+        metrics.wal_state(WalFigures {
+            segments: w.segments as u64,
+            pending_records: w.ack_lag_records,
+            oldest_record_seconds: w
+                .oldest_record_time
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            dropped_size: w.records_dropped_size,
+            dropped_age: w.records_dropped_age,
+            dropped_corrupt: w.records_skipped_corrupt,
+            cut_torn: w.torn_records_cut,
+        });
+    }
+}
+
+/// The remote-write end of the pipeline: a [`SampleSink`] that stores, and the sender task
+/// that sends what is stored.
 pub struct RemoteWriter {
     config: RemoteWriteConfig,
     client: PushClient,
-    queue: Arc<dyn SampleQueue>,
+    buffer: Arc<Buffer>,
     notify: Arc<Notify>,
     metrics: AgentMetrics,
 }
@@ -36,40 +90,55 @@ pub struct RemoteWriter {
 impl std::fmt::Debug for RemoteWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteWriter")
-            .field("url", &self.config.url.as_str())
+            .field(
+                "url",
+                &livetranslate_push::redact_url(self.config.url.as_str()),
+            )
             .finish_non_exhaustive()
     }
 }
 
-/// The queue side of a [`RemoteWriter`].
+/// The storing side of a [`RemoteWriter`].
 #[derive(Clone)]
-pub struct QueueSink {
-    queue: Arc<dyn SampleQueue>,
+pub struct BufferSink {
+    buffer: Arc<Buffer>,
     notify: Arc<Notify>,
     metrics: AgentMetrics,
 }
 
-impl SampleSink for QueueSink {
-    fn push(&self, samples: Vec<Sample>) {
-        let dropped = self.queue.push(samples);
-        if dropped > 0 {
-            tracing::warn!(
-                dropped,
-                "remote-write queue full; dropped the oldest samples"
-            );
-            self.metrics.samples_dropped(DropReason::QueueFull, dropped);
+impl SampleSink for BufferSink {
+    fn push(&self, chunks: Vec<Chunk>) {
+        if chunks.is_empty() {
+            return;
         }
-        self.metrics
-            .queue_state(self.queue.len(), self.queue.capacity());
+        let drops = self.buffer.append(chunks);
+        for &(d, n) in &drops {
+            if d == BufferDrop::QueueFull {
+                tracing::warn!(
+                    dropped = n,
+                    "remote-write queue full; dropped the oldest samples"
+                );
+            }
+        }
+        report_drops(&self.metrics, &drops);
+        report_state(&self.metrics, &self.buffer);
         self.notify.notify_one();
     }
 }
 
+/// What became of one request's chunks.
+enum Sent {
+    /// Delivered (or dropped as refused); acknowledge up to the end.
+    Done,
+    /// The agent is stopping; nothing more is sent.
+    Cancelled,
+}
+
 impl RemoteWriter {
-    /// A writer for `config` draining `queue`.
+    /// A writer for `config` sending what `buffer` holds.
     pub fn new(
         config: RemoteWriteConfig,
-        queue: Arc<dyn SampleQueue>,
+        buffer: Arc<Buffer>,
         metrics: AgentMetrics,
         user_agent: &str,
     ) -> Result<Self, ClientError> {
@@ -85,27 +154,27 @@ impl RemoteWriter {
             .header("content-type", "application/x-protobuf")?
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")?
             .build()?;
-        metrics.queue_state(queue.len(), queue.capacity());
+        report_state(&metrics, &buffer);
         Ok(RemoteWriter {
             config,
             client,
-            queue,
+            buffer,
             notify: Arc::new(Notify::new()),
             metrics,
         })
     }
 
-    /// The sink scrape loops push into.
-    pub fn sink(&self) -> QueueSink {
-        QueueSink {
-            queue: self.queue.clone(),
+    /// The sink scrape loops store into.
+    pub fn sink(&self) -> BufferSink {
+        BufferSink {
+            buffer: self.buffer.clone(),
             notify: self.notify.clone(),
             metrics: self.metrics.clone(),
         }
     }
 
     /// Logs one attempt the way Prometheus' own remote write does: retryable failures as
-    /// warnings, a rejection as an error.
+    /// warnings, a rejection as an error. Reasons never carry the URL.
     fn log_attempt(&self, attempt: &Attempt) {
         let url = livetranslate_push::redact_url(self.config.url.as_str());
         match attempt {
@@ -122,107 +191,207 @@ impl RemoteWriter {
                 reason,
                 ..
             } if status.as_u16() == 429 => {
-                tracing::warn!(%status, body = %reason, "remote write throttled; will retry")
+                tracing::warn!(%url, %status, body = %reason, "remote write throttled; will retry")
             }
             Attempt::Retry {
                 status: Some(status),
                 reason,
                 ..
-            } => tracing::warn!(%status, body = %reason, "remote write failed; will retry"),
+            } => tracing::warn!(%url, %status, body = %reason, "remote write failed; will retry"),
             Attempt::Rejected { status, reason } => {
-                tracing::error!(%status, body = %reason, "remote write rejected; dropping the batch")
+                tracing::warn!(%url, %status, body = %reason, "remote write refused")
             }
         }
     }
 
-    /// Sends one batch, retrying retryable failures until it is delivered or `give_up`
-    /// becomes true.
-    async fn send_batch(&self, batch: Vec<Sample>, give_up: &mut watch::Receiver<bool>) {
-        let n = batch.len();
-        let body: Bytes = match encode_body(&build_request(&batch)) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot compress a remote-write batch; dropping it");
-                self.metrics.samples_dropped(DropReason::Rejected, n);
-                return;
-            }
-        };
+    /// Sends `batch`, splitting refused requests down to single chunks; acknowledges as it
+    /// goes.
+    async fn send_batch(&self, batch: Vec<Pending>, give_up: &watch::Receiver<bool>) -> Sent {
         let policy = RetryPolicy {
             min_backoff: self.config.queue.min_backoff,
             max_backoff: self.config.queue.max_backoff,
             max_retries: None,
             retry_after_cap: RETRY_AFTER_CAP,
         };
-        let giving_up = async move {
-            let _ = give_up.wait_for(|g| *g).await;
-        };
-        let outcome = self
-            .client
-            .push(body, &policy, giving_up, |event| match event {
-                PushEvent::Attempted { attempt, elapsed } => {
-                    self.metrics.request_finished(elapsed);
-                    self.metrics.request_attempted(attempt);
-                    self.log_attempt(attempt);
+        let mut parts: VecDeque<Vec<Pending>> = VecDeque::from([batch]);
+        while let Some(part) = parts.pop_front() {
+            let Some(end) = part.last().map(|p| p.seq + 1) else {
+                continue;
+            };
+            let samples: usize = part.iter().map(|p| p.chunk.samples as usize).sum();
+            let exemplars: usize = part.iter().map(|p| p.chunk.exemplars as usize).sum();
+            let chunks: Vec<Chunk> = part.iter().map(|p| p.chunk.clone()).collect();
+            let body = match chunk::request_body(&chunks) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, samples, "cannot build a remote-write request; dropping it");
+                    self.metrics.samples_dropped(DropReason::Rejected, samples);
+                    self.ack(end).await;
+                    continue;
                 }
-                PushEvent::Retrying { .. } => self.metrics.samples_retried(n),
-            })
-            .await;
-        match outcome {
-            PushOutcome::Sent => self.metrics.samples_sent(n),
-            PushOutcome::Rejected { .. } | PushOutcome::GaveUp { .. } => {
-                self.metrics.samples_dropped(DropReason::Rejected, n)
+            };
+            let mut give_up = give_up.clone();
+            let giving_up = async move {
+                let _ = give_up.wait_for(|g| *g).await;
+            };
+            let outcome = self
+                .client
+                .push(body, &policy, giving_up, |event| match event {
+                    PushEvent::Attempted { attempt, elapsed } => {
+                        self.metrics.request_finished(elapsed);
+                        self.metrics.request_attempted(attempt);
+                        self.log_attempt(attempt);
+                    }
+                    PushEvent::Retrying { .. } => self.metrics.samples_retried(samples),
+                })
+                .await;
+            match outcome {
+                PushOutcome::Sent => {
+                    self.metrics.samples_sent(samples, exemplars);
+                    self.ack(end).await;
+                }
+                PushOutcome::Rejected { status, reason } if part.len() > 1 => {
+                    tracing::debug!(%status, body = %reason, chunks = part.len(), "refused; sending the halves on their own");
+                    let mut first = part;
+                    let second = first.split_off(first.len() / 2);
+                    parts.push_front(second);
+                    parts.push_front(first);
+                }
+                PushOutcome::Rejected { reason, .. } | PushOutcome::GaveUp { reason, .. } => {
+                    tracing::error!(body = %reason, samples, "remote write refused the samples; dropping them");
+                    self.metrics.samples_dropped(DropReason::Rejected, samples);
+                    self.ack(end).await;
+                }
+                PushOutcome::Cancelled => {
+                    tracing::warn!(samples, "stopping with an undelivered request");
+                    return Sent::Cancelled;
+                }
             }
-            PushOutcome::Cancelled => {
-                tracing::warn!(samples = n, "giving up on an undelivered batch at shutdown");
+        }
+        Sent::Done
+    }
+
+    async fn ack(&self, upto: u64) {
+        let buffer = self.buffer.clone();
+        let r = tokio::task::spawn_blocking(move || buffer.ack(upto)).await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot acknowledge sent samples in the write-ahead log")
+            }
+            Err(e) => tracing::error!(error = %e, "acknowledgement task failed"),
+        }
+        report_state(&self.metrics, &self.buffer);
+    }
+
+    async fn read(&self, cursor: Cursor, max: u64) -> (Cursor, Vec<Pending>) {
+        let buffer = self.buffer.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut cursor = cursor;
+            let r = buffer.read(&mut cursor, max);
+            (cursor, r)
+        })
+        .await;
+        match joined {
+            Ok((cursor, Ok(v))) => (cursor, v),
+            Ok((cursor, Err(e))) => {
+                tracing::error!(error = %e, "cannot read the write-ahead log");
+                (cursor, Vec::new())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading task failed");
+                (self.buffer.cursor(), Vec::new())
             }
         }
     }
 
-    /// Drains the queue until `shutdown` turns true, then sends what is left (stopping early
-    /// if `give_up` turns true).
-    pub async fn run(
-        self,
-        mut shutdown: watch::Receiver<bool>,
-        mut give_up: watch::Receiver<bool>,
-    ) {
-        let max = self.config.queue.max_samples_per_send;
+    async fn maintain(&self) {
+        let buffer = self.buffer.clone();
+        if let Ok(drops) = tokio::task::spawn_blocking(move || buffer.maintain()).await {
+            report_drops(&self.metrics, &drops);
+        }
+        report_state(&self.metrics, &self.buffer);
+    }
+
+    /// Sends what is stored until `shutdown` turns true, then what is left (stopping early if
+    /// `give_up` turns true: with the WAL it waits there for the next start).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>, give_up: watch::Receiver<bool>) {
+        let max = self.config.queue.max_samples_per_send as u64;
         let deadline = self.config.queue.batch_send_deadline;
+        let mut cursor = Some(self.buffer.cursor());
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut batch_samples = 0u64;
         let mut closed = false;
+        let mut last_maintenance = std::time::Instant::now();
         loop {
             let stopping = closed || *shutdown.borrow();
-            let len = self.queue.len();
-            let age = self
-                .queue
-                .oldest_enqueued_at()
-                .map(|t| t.elapsed())
-                .unwrap_or_default();
-            if len > 0 && (stopping || len >= max || age >= deadline) {
-                let batch = self.queue.pop(max);
-                self.metrics
-                    .queue_state(self.queue.len(), self.queue.capacity());
-                self.send_batch(batch, &mut give_up).await;
-                if *give_up.borrow() {
-                    break;
+            if last_maintenance.elapsed() >= MAINTENANCE {
+                self.maintain().await;
+                last_maintenance = std::time::Instant::now();
+            }
+            if batch_samples < max {
+                if let Some(c) = cursor.take() {
+                    let (c, more) = self.read(c, max - batch_samples).await;
+                    if batch.is_empty()
+                        || batch_samples
+                            + more.iter().map(|p| u64::from(p.chunk.samples)).sum::<u64>()
+                            <= max
+                    {
+                        batch_samples +=
+                            more.iter().map(|p| u64::from(p.chunk.samples)).sum::<u64>();
+                        batch.extend(more);
+                        cursor = Some(c);
+                    } else {
+                        // Over the budget: read it again with the next batch.
+                        let mut c = c;
+                        if let Some(first) = more.first() {
+                            self.buffer.seek(&mut c, first.seq);
+                        }
+                        cursor = Some(c);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let age = batch[0].stored_at.elapsed().unwrap_or(Duration::ZERO);
+                if stopping || batch_samples >= max || age >= deadline {
+                    let sending = std::mem::take(&mut batch);
+                    batch_samples = 0;
+                    if let Sent::Cancelled = self.send_batch(sending, &give_up).await {
+                        break;
+                    }
+                    continue;
+                }
+                let wait = deadline.saturating_sub(age).min(MAINTENANCE);
+                tokio::select! {
+                    _ = self.notify.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    r = shutdown.changed() => closed |= r.is_err(),
                 }
                 continue;
             }
             if stopping {
                 break;
             }
-            let wait = if len > 0 {
-                deadline.saturating_sub(age)
-            } else {
-                deadline
-            };
             tokio::select! {
                 _ = self.notify.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                r = shutdown.changed() => closed = r.is_err(),
+                _ = tokio::time::sleep(MAINTENANCE) => {}
+                r = shutdown.changed() => closed |= r.is_err(),
             }
         }
-        let left = self.queue.len();
-        if left > 0 {
-            tracing::warn!(samples = left, "shutdown: samples left unsent");
+        let state = self.buffer.state();
+        if state.samples > 0 {
+            if self.buffer.wal_log().is_some() {
+                tracing::info!(
+                    samples = state.samples,
+                    "shutdown: unsent samples stay in the write-ahead log for the next start"
+                );
+            } else {
+                tracing::warn!(
+                    samples = state.samples,
+                    "shutdown: samples left unsent (no write-ahead log: they are lost)"
+                );
+            }
         }
+        report_state(&self.metrics, &self.buffer);
     }
 }

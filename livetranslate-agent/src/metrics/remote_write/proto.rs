@@ -1,5 +1,7 @@
 //! The remote write 1.0 body: `prometheus/prompb` messages (hand-written, no protoc), samples
-//! grouped by series in time order, protobuf then snappy block compression.
+//! grouped by series in time order, protobuf then snappy block compression. The scrape path
+//! encodes with [`super::chunk`]; these messages decode (tests, the dry run) and build small
+//! requests.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,23 @@ pub struct TimeSeries {
     /// Samples in timestamp order.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Exemplars (remote write 1.0 field 3).
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// An exemplar of a series.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    /// Its labels (`trace_id`, …).
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// Value.
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
 }
 
 /// A label pair.
@@ -71,6 +90,7 @@ pub fn build_request(samples: &[Scraped]) -> WriteRequest {
                     })
                     .collect(),
                 samples,
+                exemplars: Vec::new(),
             }
         })
         .collect();
