@@ -410,6 +410,30 @@ mod tests {
             key("{paths: ['/x'], multiline: {first_line: '(['}}").as_deref(),
             Some("multiline.first_line")
         );
+        assert_eq!(
+            key("{paths: ['/x'], format: syslog, syslog: {timezone: 'Mars/Olympus'}}").as_deref(),
+            Some("syslog.timezone")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: syslog, syslog: {timezone: '+02:00'}}"),
+            None
+        );
+        assert_eq!(
+            key("{paths: ['/x'], syslog: {timezone: UTC}}").as_deref(),
+            Some("syslog")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: raw, docker: {}}").as_deref(),
+            Some("docker")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: json, kubernetes: true}").as_deref(),
+            Some("kubernetes")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: docker, docker: {label_allowlist: ['']}}").as_deref(),
+            Some("docker.label_allowlist")
+        );
         // Stages built in code are checked when compiled; the index is the one written.
         let mut bad =
             input("{paths: ['/x'], format: docker, pipeline_stages: [{static_labels: {a: b}}]}");
@@ -422,6 +446,39 @@ mod tests {
             Input::compile(&bad).err().map(|e| e.key()).as_deref(),
             Some("pipeline_stages[1].regex.expression")
         );
+    }
+
+    #[test]
+    fn docker_and_cri_inputs_read_labels_from_where_their_files_sit() {
+        let compiled = |yaml: &str| match Input::compile(&input(yaml)) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        let d = compiled("{paths: ['/x'], format: docker}");
+        assert_eq!(
+            d.source,
+            Source::Docker(ContainerMetadataConfig::default()),
+            "the default data root"
+        );
+        let k = compiled("{paths: ['/p/*/*/*.log*'], format: cri}");
+        assert_eq!(k.source, Source::Kubernetes);
+        let pod = "/p/ns_pod-1_0f8c8c4e-3b0e-4d4a-9d7e-2a5f3c1b9e77/c/0.log";
+        assert!(k.globs.matches(std::path::Path::new(pod)));
+        assert!(k
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.20261130-070609"))));
+        assert!(!k
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.20261130-070609.gz"))));
+        assert!(!k.globs.matches(std::path::Path::new(&format!(
+            "{pod}.20261130-070609.gz.tmp"
+        ))));
+        let off = compiled("{paths: ['/p/*/*/*.log*'], format: cri, kubernetes: false}");
+        assert_eq!(off.source, Source::Plain);
+        assert!(off
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.1.gz"))));
+        assert_eq!(compiled("{paths: ['/x']}").source, Source::Plain);
     }
 
     #[test]
