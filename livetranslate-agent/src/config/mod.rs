@@ -639,7 +639,9 @@ mod tests {
             "logs:\n  inputs:\n    - paths: ['/var/log/syslog']\n      format: syslog\n      syslog:\n        timezone: Mars/Olympus\n",
         );
         assert!(
-            e.starts_with("agent.yml:6:19: logs.inputs[0].syslog.timezone: "),
+            e.starts_with(
+                "agent.yml:6:9: logs.inputs[0].syslog.timezone: unknown location \"Mars/Olympus\""
+            ),
             "{e}"
         );
         let e = located("logs:\n  inputs:\n    - paths: ['/x']\n      docker: {}\n");

@@ -74,7 +74,7 @@ pub struct SyslogConfig {
 
 /// A zone setting that cannot be used (an unknown IANA name, an invalid offset or zone file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("syslog.timezone {setting:?}: {reason}")]
+#[error("{reason}")]
 pub struct ZoneError {
     /// The setting as written.
     pub setting: String,
