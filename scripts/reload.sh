@@ -23,6 +23,7 @@ agent_url="${AGENT_URL:-http://localhost:9080}"
 if [ "$what" = prometheus ] || [ "$what" = all ]; then
   if command -v promtool >/dev/null; then
     promtool check config "$root/monitoring/prometheus/prometheus.yml"
+    promtool check config "$root/monitoring/prometheus/prometheus.docker-sd.yml"
   fi
   echo "reloading Prometheus at $prometheus_url"
   curl -fsS -X POST "$prometheus_url/-/reload"

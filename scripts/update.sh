@@ -23,6 +23,7 @@ fi
 
 if command -v promtool >/dev/null; then
   promtool check config "$root/monitoring/prometheus/prometheus.yml"
+  promtool check config "$root/monitoring/prometheus/prometheus.docker-sd.yml"
 fi
 if command -v amtool >/dev/null; then
   amtool check-config "$root/monitoring/alertmanager/alertmanager.yml"

@@ -1,10 +1,13 @@
 //! Log shipping throughput: the release agent, pinned to one core, tails a file of 200-byte
-//! JSON lines and pushes to a Loki stand-in on loopback (on the other core). Prints lines/s,
-//! MB/s, CPU seconds per GB and peak RSS.
+//! lines and pushes to a Loki stand-in on loopback (on the other core). Prints lines/s, MB/s,
+//! CPU seconds per GB and peak RSS for each input format: the library's JSON lines
+//! (`format: json`), a Docker json-file log under a data root with its `config.v2.json`
+//! (`format: docker`: container labels) and a kubelet pod log (`format: cri`: pod labels).
 //!
 //! `cargo bench -p livetranslate-agent --bench log_throughput` (LINES=… to change the count;
-//! AGENT_BIN=… runs another agent binary under the same harness, e.g. the previous commit's
-//! release build for a before/after comparison in one session)
+//! FORMATS=json,docker,cri to choose; AGENT_BIN=… runs another agent binary under the same
+//! harness, e.g. the previous commit's release build for a before/after comparison in one
+//! session)
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -28,36 +31,97 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
     Some((cpu, hwm * 1024))
 }
 
+/// Writes `lines` lines of 200 bytes (newline included) in `format` under `dir`; returns the
+/// input's YAML (indented as a `logs.inputs` entry) and the bytes written.
+fn write_input(dir: &std::path::Path, format: &str, lines: u64) -> (String, u64) {
+    let (path, input) = match format {
+        "json" => {
+            let p = dir.join("logs/app.log");
+            let input = format!("    - paths: [\"{}/logs/*.log\"]\n", dir.display());
+            (p, input)
+        }
+        "docker" => {
+            let id = "ab".repeat(32);
+            let c = dir.join("docker/containers").join(&id);
+            fs::create_dir_all(&c).expect("container dir");
+            fs::write(
+                c.join("config.v2.json"),
+                format!(r#"{{"ID":"{id}","Name":"/livetranslate-audio-service-1","Config":{{"Image":"livetranslate-examples:local","Labels":{{"com.docker.compose.service":"audio-service","com.docker.compose.project":"livetranslate"}}}},"State":{{"Running":true}}}}"#),
+            )
+            .expect("config.v2.json");
+            let input = format!(
+                "    - paths: [\"{d}/docker/containers/*/*-json.log\"]\n      format: docker\n      docker: {{data_root: \"{d}/docker\"}}\n",
+                d = dir.display()
+            );
+            (c.join(format!("{id}-json.log")), input)
+        }
+        "cri" => {
+            let c = dir
+                .join("pods/prod_audio-7d9c5b6f4-x2x9k_0f8c8c4e-3b0e-4d4a-9d7e-2a5f3c1b9e77/audio");
+            fs::create_dir_all(&c).expect("pod dir");
+            let input = format!(
+                "    - paths: [\"{}/pods/*/*/*.log\"]\n      format: cri\n",
+                dir.display()
+            );
+            (c.join("0.log"), input)
+        }
+        other => panic!("unknown format {other}"),
+    };
+    fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+    let mut w = BufWriter::new(fs::File::create(&path).expect("file"));
+    for i in 0..lines {
+        let ts = format!("2026-11-24T01:02:03.{:09}Z", i % 1_000_000_000);
+        // Each form 199 bytes + newline.
+        let line = match format {
+            "json" => {
+                let head = format!(
+                    "{{\"timestamp\":\"2026-11-24T01:02:03.{:06}Z\",\"level\":\"INFO\",\"service\":\"audio\",\"target\":\"audio_service\",\"message\":\"chunk transcribed seq={i}\",\"pad\":\"",
+                    i % 1_000_000
+                );
+                let pad = 199usize.saturating_sub(head.len() + 2);
+                format!("{head}{}\"}}", "x".repeat(pad))
+            }
+            "docker" => {
+                let head = format!("{{\"log\":\"chunk transcribed seq={i} ");
+                let tail = format!("\\n\",\"stream\":\"stdout\",\"time\":\"{ts}\"}}");
+                let pad = 199usize.saturating_sub(head.len() + tail.len());
+                format!("{head}{}{tail}", "x".repeat(pad))
+            }
+            _ => {
+                let head = format!("{ts} stdout F chunk transcribed seq={i} ");
+                let pad = 199usize.saturating_sub(head.len());
+                format!("{head}{}", "x".repeat(pad))
+            }
+        };
+        writeln!(w, "{line}").expect("write");
+    }
+    drop(w);
+    (input, fs::metadata(&path).expect("meta").len())
+}
+
 fn main() {
     let lines: u64 = std::env::var("LINES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = std::env::temp_dir().join(format!("lt-throughput-{}", std::process::id()));
-    fs::create_dir_all(dir.join("logs")).expect("dir");
-    let path = dir.join("logs/app.log");
-    {
-        let mut w = BufWriter::new(fs::File::create(&path).expect("file"));
-        for i in 0..lines {
-            // 199 bytes + newline, like the library's lines.
-            let head = format!(
-                "{{\"timestamp\":\"2026-11-24T01:02:03.{:06}Z\",\"level\":\"INFO\",\"service\":\"audio\",\"target\":\"audio_service\",\"message\":\"chunk transcribed seq={i}\",\"pad\":\"",
-                i % 1_000_000
-            );
-            let pad = 199usize.saturating_sub(head.len() + 2);
-            writeln!(w, "{head}{}\"}}", "x".repeat(pad)).expect("write");
-        }
+    let formats = std::env::var("FORMATS").unwrap_or_else(|_| "json,docker,cri".to_owned());
+    for format in formats.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        run(format, lines);
     }
-    let bytes = fs::metadata(&path).expect("meta").len();
+}
+
+fn run(format: &str, lines: u64) {
+    let dir = std::env::temp_dir().join(format!("lt-throughput-{}-{format}", std::process::id()));
+    fs::create_dir_all(&dir).expect("dir");
+    let (input, bytes) = write_input(&dir, format, lines);
     let loki = livetranslate_test_support::loki::LokiStandIn::start();
     let config = dir.join("agent.yml");
     fs::write(
         &config,
         format!(
-            "logs:\n  loki_url: {}\n  positions_file: {}\n  inputs:\n    - paths: [\"{}/logs/*.log\"]\n",
+            "logs:\n  loki_url: {}\n  positions_file: {}\n  inputs:\n{input}",
             loki.url(),
             dir.join("positions.yml").display(),
-            dir.display()
         ),
     )
     .expect("config");
@@ -103,7 +167,7 @@ fn main() {
     let got = loki.count() as u64;
     let (cpu, rss) = last;
     println!(
-        "log_throughput: {got}/{lines} lines of 200 B ({:.1} MB) in {elapsed:.2} s{}",
+        "log_throughput [{format}]: {got}/{lines} lines of 200 B ({:.1} MB) in {elapsed:.2} s{}",
         bytes as f64 / 1e6,
         if pinned {
             ", agent pinned to one core"

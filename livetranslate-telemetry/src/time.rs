@@ -1,6 +1,7 @@
 //! Civil-date arithmetic on the proleptic Gregorian calendar (Howard Hinnant's algorithms),
 //! written once for everything that turns days since the Unix epoch into dates and back: the
-//! log timestamp formatter here and the agent's RFC 3339 parser. A leaf: it imports nothing.
+//! log timestamp formatter here, and the one RFC 3339 parser ([`parse_rfc3339`]) the agent's
+//! JSON lines, syslog lines and stages read timestamps with. A leaf: it imports nothing.
 
 /// Days since 1970-01-01 of the date `year`-`month`-`day` (`month` 1–12, `day` 1–31; not
 /// checked against the month's length).
@@ -80,6 +81,82 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
 /// ```
 pub fn year_of_unix(secs: i64) -> i64 {
     civil_from_days(secs.div_euclid(86_400)).0
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-24T01:02:03.123456789Z`, `+01:00` offsets, `t` or
+/// a space between date and time) to ns since the Unix epoch. `None` for anything else,
+/// including dates that do not exist (`2026-02-29`) and offsets beyond ±23:59. Fractions
+/// longer than nanoseconds are cut; a leap second (`:60`) is folded into the next second.
+///
+/// ```
+/// use livetranslate_telemetry::time::parse_rfc3339;
+/// assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
+/// assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000_000_000));
+/// assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None);
+/// assert_eq!(parse_rfc3339("2026-11-30T07:06:09+25:00"), None);
+/// ```
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b.get(r)?.iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > i64::from(days_in_month(year, month as u32))
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let digits = (i - start).min(9);
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10i64.pow(9 - digits as u32);
+    }
+    let offset = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            if *sign == b'+' {
+                h * 3600 + m * 60
+            } else {
+                -(h * 3600 + m * 60)
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 #[cfg(test)]

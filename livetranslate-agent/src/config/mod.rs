@@ -636,6 +636,20 @@ mod tests {
         );
         let e = located("labels:\n  job: x\n");
         assert!(e.starts_with("agent.yml:2:3: labels.job: "), "{e}");
+        let e = located(
+            "logs:\n  inputs:\n    - paths: ['/var/log/syslog']\n      format: syslog\n      syslog:\n        timezone: Mars/Olympus\n",
+        );
+        assert!(
+            e.starts_with(
+                "agent.yml:6:9: logs.inputs[0].syslog.timezone: unknown location \"Mars/Olympus\""
+            ),
+            "{e}"
+        );
+        let e = located("logs:\n  inputs:\n    - paths: ['/x']\n      docker: {}\n");
+        assert!(
+            e.starts_with("agent.yml:4:7: logs.inputs[0].docker: "),
+            "{e}"
+        );
     }
 
     #[test]

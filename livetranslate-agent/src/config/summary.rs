@@ -196,6 +196,7 @@ pub fn render(c: &Config) -> String {
                 crate::logs::Format::Docker => "docker",
                 crate::logs::Format::Cri => "cri",
                 crate::logs::Format::Raw => "raw",
+                crate::logs::Format::Syslog => "syslog",
             };
             let _ = writeln!(s, "  {name}{format} {}", i.paths.join(", "));
             if !i.exclude.is_empty() {

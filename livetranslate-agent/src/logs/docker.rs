@@ -18,6 +18,9 @@
 //! The metadata file is readable by root only (mode 0600), as are the logs: the agent needs
 //! the same access it needs for the logs.
 //!
+//! Used by [`super::metadata`] for every `format: docker` input (the input's `docker:`
+//! block is a [`DockerConfig`]).
+//!
 //! ```
 //! use livetranslate_agent::logs::docker::{DockerConfig, DockerMetadata, Lookup};
 //!

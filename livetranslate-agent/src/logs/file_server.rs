@@ -15,6 +15,11 @@
 //! never passes the first line a stage still holds (a multi-line block, a partial container
 //! line), so a crash re-reads held lines instead of losing them.
 //!
+//! Labels from a file's location ([`super::metadata`]: a Docker container's, a Kubernetes
+//! pod's) are read when it is opened, and, for Docker, read again every second while it is
+//! tailed (a renamed container, a changed label); a container log that appears before its
+//! metadata is opened once the metadata is there (or after `rotate_wait`, without it).
+//!
 //! A reload ([`Reconfigure`]) is applied between turns: a file whose input is unchanged goes
 //! on untouched; one whose input changed goes on at the same offset with the new stages and
 //! labels; one no longer named by any input stops, and its position is kept (once what was
@@ -39,6 +44,7 @@ use super::fingerprint::{read_at, Fingerprint};
 use super::framing::Line;
 use super::input::Input;
 use super::labels::{StreamLabels, ValueBudget};
+use super::metadata::{Located, SourceMetadata};
 use super::parse::{Format, Parser};
 use super::paths::{self, FileMeta, Found, SkipReason};
 use super::recovery::find_orphans;
@@ -112,6 +118,8 @@ struct Tailed {
     id: FileId,
     input: usize,
     label_path: String,
+    /// Labels from the file's location (a container's, a pod's).
+    source_labels: Vec<(String, String)>,
     watcher: FileWatcher,
     decoder: LineDecoder,
     labels: StreamLabels,
@@ -301,6 +309,10 @@ pub struct FileServer<S: EntrySink> {
     config: ReaderConfig,
     inputs: Vec<Input>,
     budgets: Vec<ValueBudget>,
+    /// Each input's labels from file locations.
+    sources: Vec<SourceMetadata>,
+    /// Container logs seen before their metadata, since when.
+    pending: HashMap<PathBuf, Instant>,
     checkpointer: Arc<Checkpointer>,
     metrics: LogMetrics,
     sink: S,
@@ -332,9 +344,15 @@ impl<S: EntrySink> FileServer<S> {
             .iter()
             .map(|_| ValueBudget::new(config.limits.max_label_values))
             .collect();
+        let sources = inputs
+            .iter()
+            .map(|i| SourceMetadata::new(&i.source))
+            .collect();
         FileServer {
             inputs,
             budgets,
+            sources,
+            pending: HashMap::new(),
             config,
             checkpointer,
             metrics,
@@ -388,6 +406,7 @@ impl<S: EntrySink> FileServer<S> {
             self.flush_expired();
             if last_status.elapsed() >= Duration::from_secs(1) {
                 last_status = Instant::now();
+                self.refresh_sources();
                 self.metrics.files_watched(self.files.len());
                 for f in self.checkpointer.files() {
                     self.metrics.file_lag(&f.path, f.lag());
@@ -395,6 +414,9 @@ impl<S: EntrySink> FileServer<S> {
             }
             if self.last_prune.elapsed() >= PRUNE_PERIOD {
                 self.last_prune = Instant::now();
+                for s in &mut self.sources {
+                    s.prune();
+                }
                 self.checkpointer.prune_retained(|p| {
                     std::fs::metadata(&p.path).is_ok_and(|m| {
                         let (dev, ino) = meta_dev_ino(&m);
@@ -474,6 +496,19 @@ impl<S: EntrySink> FileServer<S> {
             // unnoticed and the copied lines be lost; discovery looks again shortly.
             return Ok(());
         }
+        if let Located::Pending(why) = self.sources[input].labels(path) {
+            let since = *self
+                .pending
+                .entry(path.to_owned())
+                .or_insert_with(Instant::now);
+            if since.elapsed() < self.config.rotate_wait {
+                return Ok(());
+            }
+            if self.warned.insert(path.to_owned()) {
+                tracing::warn!(path = %path.display(), error = %why, "no container metadata; tailing the log without its labels until it can be read");
+            }
+        }
+        self.pending.remove(path);
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -539,14 +574,22 @@ impl<S: EntrySink> FileServer<S> {
         Ok(())
     }
 
-    fn new_labels(&self, input: usize, label_path: &str) -> StreamLabels {
+    fn new_labels(
+        &self,
+        input: usize,
+        label_path: &str,
+        source_labels: &[(String, String)],
+    ) -> StreamLabels {
         let spec = &self.inputs[input];
         let name = spec
             .job
             .clone()
             .unwrap_or_else(|| format!("inputs[{input}]"));
+        // The input's static labels first: they win over a location's on the same name.
+        let mut own = spec.labels.clone();
+        own.extend(source_labels.iter().cloned());
         StreamLabels::new(
-            &spec.labels,
+            &own,
             label_path,
             spec.filename_label,
             &self.config.common_labels,
@@ -569,7 +612,11 @@ impl<S: EntrySink> FileServer<S> {
         let id = self.checkpointer.register(path, fp, start);
         tracing::info!(path = %path.display(), offset = start, "tailing");
         let label_path = path.to_string_lossy().into_owned();
-        let labels = self.new_labels(input, &label_path);
+        let source_labels = match self.sources[input].labels(path) {
+            Located::Labels(l) => l,
+            Located::Pending(_) => Vec::new(),
+        };
+        let labels = self.new_labels(input, &label_path, &source_labels);
         self.checkpointer
             .describe(id, input, labels.fixed(), rotated.is_some());
         self.files.push(Tailed {
@@ -577,6 +624,7 @@ impl<S: EntrySink> FileServer<S> {
             input,
             labels,
             label_path,
+            source_labels,
             watcher: FileWatcher::new(path, file, fp, start, self.config.max_line_bytes, rotated),
             decoder: LineDecoder::new(self.config.long_lines, start),
             pipeline: self.inputs[input].pipeline(),
@@ -740,7 +788,11 @@ impl<S: EntrySink> FileServer<S> {
         let start = self.files[i].decoder.last_end().min(copy.len);
         tracing::info!(copy = %copy.path.display(), from = start, to = copy.len, "reading the rest from the rotated copy");
         let input = self.files[i].input;
-        let fresh_labels = self.new_labels(input, &self.files[i].label_path.clone());
+        let fresh_labels = self.new_labels(
+            input,
+            &self.files[i].label_path,
+            &self.files[i].source_labels,
+        );
         let fresh_pipeline = self.inputs[input].pipeline();
         let t = &mut self.files[i];
         let old_id = t.id;
@@ -764,10 +816,12 @@ impl<S: EntrySink> FileServer<S> {
             // Draining, unless a glob names the copy (discovery then keeps it in place).
             Some(Instant::now()),
         );
+        let source_labels = t.source_labels.clone();
         self.files.push(Tailed {
             id: old_id,
             input,
             label_path,
+            source_labels,
             watcher,
             decoder,
             labels,
@@ -790,6 +844,33 @@ impl<S: EntrySink> FileServer<S> {
             .register(t.watcher.path(), t.watcher.fingerprint(), 0);
         self.checkpointer
             .describe(t.id, t.input, t.labels.fixed(), false);
+    }
+
+    /// Reads the location labels of files whose labels may change (Docker's metadata) again;
+    /// a file whose labels changed goes on with the new ones.
+    fn refresh_sources(&mut self) {
+        for i in 0..self.files.len() {
+            let input = self.files[i].input;
+            if !self.sources[input].changes() {
+                continue;
+            }
+            let path = PathBuf::from(&self.files[i].label_path);
+            let Located::Labels(now) = self.sources[input].labels(&path) else {
+                continue;
+            };
+            if now.is_empty() || now == self.files[i].source_labels {
+                continue;
+            }
+            tracing::info!(path = %self.files[i].label_path, "container metadata changed; new lines get the new labels");
+            // What the stages hold leaves with the labels it was read under.
+            self.feed(i).1.flush();
+            let labels = self.new_labels(input, &self.files[i].label_path, &now);
+            let t = &mut self.files[i];
+            t.source_labels = now;
+            t.labels = labels;
+            self.checkpointer
+                .describe(t.id, t.input, t.labels.fixed(), t.watcher.is_rotated());
+        }
     }
 
     /// Emits held entries that waited too long.
@@ -826,6 +907,12 @@ impl<S: EntrySink> FileServer<S> {
             .iter()
             .map(|old| self.inputs.iter().position(|n| n.spec == old.spec))
             .collect();
+        self.sources = self
+            .inputs
+            .iter()
+            .map(|i| SourceMetadata::new(&i.source))
+            .collect();
+        self.pending.clear();
         self.budgets = (0..self.inputs.len())
             .map(|j| {
                 mapping
@@ -841,8 +928,9 @@ impl<S: EntrySink> FileServer<S> {
             if let Some(j) = mapping[old] {
                 self.files[i].input = j;
                 if common_changed {
-                    let label_path = self.files[i].label_path.clone();
-                    self.files[i].labels = self.new_labels(j, &label_path);
+                    let t = &self.files[i];
+                    let labels = self.new_labels(j, &t.label_path, &t.source_labels);
+                    self.files[i].labels = labels;
                 }
                 i += 1;
                 continue;
@@ -872,10 +960,15 @@ impl<S: EntrySink> FileServer<S> {
             match named {
                 Some(j) => {
                     tracing::info!(path = %path.display(), "input changed; going on with its new settings");
-                    let label_path = self.files[i].label_path.clone();
-                    let labels = self.new_labels(j, &label_path);
+                    let label_path = PathBuf::from(&self.files[i].label_path);
+                    let source_labels = match self.sources[j].labels(&label_path) {
+                        Located::Labels(l) => l,
+                        Located::Pending(_) => Vec::new(),
+                    };
+                    let labels = self.new_labels(j, &self.files[i].label_path, &source_labels);
                     let pipeline = self.inputs[j].pipeline();
                     let t = &mut self.files[i];
+                    t.source_labels = source_labels;
                     t.input = j;
                     t.labels = labels;
                     t.pipeline = pipeline;

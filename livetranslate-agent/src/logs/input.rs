@@ -5,16 +5,27 @@
 //! Written once: a native input's `format: docker` / `format: cri` and `multiline:` become the
 //! `docker`, `cri` and `multiline` stages of [`super::stages`], the implementation a
 //! promtail.yml's `pipeline_stages` use; only the JSON fast path (timestamp and promoted
-//! fields read without building a document) is the native format's own.
+//! fields read without building a document) and `format: syslog` ([`super::syslog`]) are
+//! parsed by the input's own [`Parser`].
+//!
+//! Where a file sits names it too ([`super::metadata`]): a `format: docker` file under
+//! Docker's data root gets its container's labels (`docker:` settings), a `format: cri` file
+//! in kubelet's `/var/log/pods` layout gets `namespace`, `pod` and `container`
+//! (`kubernetes: false` turns that off; kubelet's compressed and temporary files are then
+//! excluded whatever the globs say).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::docker::DockerConfig as ContainerMetadataConfig;
+use super::kubernetes::EXCLUDE_GLOBS;
+use super::metadata::Source;
 use super::parse::{Format, Parser};
 use super::paths::{GlobError, Globs};
 use super::stages::{self, CriConfig, DockerConfig, Pipeline, StageConfig};
+use super::syslog::{SyslogConfig, SyslogParser, ZoneError};
 use crate::duration::HumanDuration;
 use livetranslate_telemetry::names::{
     is_reserved_label_name as reserved_label_name, is_valid_label_name as valid_label_name,
@@ -78,6 +89,20 @@ pub struct LogInput {
     /// Multi-line joining.
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
+    /// `format: syslog` settings: the zone of RFC 3164 timestamps (`timezone: local`, `UTC`,
+    /// `+01:00`, `Europe/Berlin`).
+    #[serde(default)]
+    pub syslog: Option<SyslogConfig>,
+    /// `format: docker` settings: Docker's data root (`/var/lib/docker`) and the container
+    /// labels copied to stream labels (`label_allowlist`).
+    #[serde(default)]
+    pub docker: Option<ContainerMetadataConfig>,
+    /// `format: cri`: whether files in kubelet's layout
+    /// (`…/<namespace>_<pod>_<uid>/<container>/<n>.log`) get `namespace`, `pod` and
+    /// `container` labels from their path and kubelet's `*.gz` / `*.tmp` files are excluded
+    /// (default: true).
+    #[serde(default)]
+    pub kubernetes: Option<bool>,
     /// Whether the file's path is a stream label (`filename`), as Promtail makes it. Off by
     /// default for `format: json` (the library's lines name their service: its streams are
     /// then the same whichever way its lines are shipped, and a line read again after a
@@ -110,6 +135,9 @@ impl LogInput {
             labels: BTreeMap::new(),
             promote: default_promote(),
             multiline: None,
+            syslog: None,
+            docker: None,
+            kubernetes: None,
             filename_label: None,
             pipeline_stages: Vec::new(),
             job: None,
@@ -128,7 +156,7 @@ impl LogInput {
         match self.format {
             Format::Docker => out.push(StageConfig::Docker(DockerConfig::default())),
             Format::Cri => out.push(StageConfig::Cri(CriConfig::default())),
-            Format::Json | Format::Raw => {}
+            Format::Json | Format::Raw | Format::Syslog => {}
         }
         if let Some(m) = &self.multiline {
             out.push(m.stage());
@@ -172,6 +200,20 @@ pub enum InputError {
     /// A pipeline stage is invalid.
     #[error(transparent)]
     Stage(#[from] stages::StageError),
+    /// The `syslog.timezone` cannot be used.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// A settings block for another format.
+    #[error("`{key}` applies to `format: {format}` inputs only")]
+    Misplaced {
+        /// `syslog`, `docker` or `kubernetes`.
+        key: &'static str,
+        /// The format it belongs to.
+        format: &'static str,
+    },
+    /// An empty entry in `docker.label_allowlist`.
+    #[error("docker.label_allowlist: empty entry")]
+    EmptyAllow,
 }
 
 impl InputError {
@@ -188,6 +230,9 @@ impl InputError {
             InputError::LabelValue { name, .. } => format!("labels.{name}"),
             InputError::Label { key, .. } => (*key).to_owned(),
             InputError::Stage(e) => e.key_path(),
+            InputError::Zone(_) => "syslog.timezone".to_owned(),
+            InputError::Misplaced { key, .. } => (*key).to_owned(),
+            InputError::EmptyAllow => "docker.label_allowlist".to_owned(),
         }
     }
 }
@@ -210,6 +255,8 @@ pub struct Input {
     pub holds: bool,
     /// Promtail's `job_name`, when the input came from a promtail.yml.
     pub job: Option<String>,
+    /// Where labels from a file's location come from (Docker, Kubernetes, nowhere).
+    pub source: Source,
     /// The configuration it was compiled from (to tell a changed input on reload).
     pub spec: LogInput,
 }
@@ -234,7 +281,39 @@ impl Input {
                 return Err(InputError::EmptyGlob);
             }
         }
-        let globs = Globs::new(&input.paths, &input.exclude)?;
+        for (key, set, format, wanted) in [
+            ("syslog", input.syslog.is_some(), "syslog", Format::Syslog),
+            ("docker", input.docker.is_some(), "docker", Format::Docker),
+            ("kubernetes", input.kubernetes.is_some(), "cri", Format::Cri),
+        ] {
+            if set && input.format != wanted {
+                return Err(InputError::Misplaced { key, format });
+            }
+        }
+        let source = match input.format {
+            Format::Docker => {
+                let docker = input.docker.clone().unwrap_or_default();
+                if docker.label_allowlist.iter().any(|k| k.trim().is_empty()) {
+                    return Err(InputError::EmptyAllow);
+                }
+                Source::Docker(docker)
+            }
+            Format::Cri if input.kubernetes != Some(false) => Source::Kubernetes,
+            _ => Source::Plain,
+        };
+        let mut exclude = input.exclude.clone();
+        if source == Source::Kubernetes {
+            // kubelet's compressed rotated files and its files being compressed: their lines
+            // were read before, from the file they were compressed from.
+            exclude.extend(EXCLUDE_GLOBS.iter().map(|g| (*g).to_owned()));
+        }
+        let globs = Globs::new(&input.paths, &exclude)?;
+        let parser = match input.format {
+            Format::Syslog => Parser::syslog(SyslogParser::new(
+                &input.syslog.clone().unwrap_or_default(),
+            )?),
+            format => Parser::new(format, &input.promote),
+        };
         for (key, name) in input
             .labels
             .keys()
@@ -269,7 +348,7 @@ impl Input {
         })?;
         Ok(Input {
             globs,
-            parser: Parser::new(input.format, &input.promote),
+            parser,
             labels: input
                 .labels
                 .iter()
@@ -279,6 +358,7 @@ impl Input {
             holds: stages.iter().any(StageConfig::may_hold),
             stages,
             job: input.job.clone(),
+            source,
             spec: input.clone(),
         })
     }
@@ -330,6 +410,30 @@ mod tests {
             key("{paths: ['/x'], multiline: {first_line: '(['}}").as_deref(),
             Some("multiline.first_line")
         );
+        assert_eq!(
+            key("{paths: ['/x'], format: syslog, syslog: {timezone: 'Mars/Olympus'}}").as_deref(),
+            Some("syslog.timezone")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: syslog, syslog: {timezone: '+02:00'}}"),
+            None
+        );
+        assert_eq!(
+            key("{paths: ['/x'], syslog: {timezone: UTC}}").as_deref(),
+            Some("syslog")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: raw, docker: {}}").as_deref(),
+            Some("docker")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: json, kubernetes: true}").as_deref(),
+            Some("kubernetes")
+        );
+        assert_eq!(
+            key("{paths: ['/x'], format: docker, docker: {label_allowlist: ['']}}").as_deref(),
+            Some("docker.label_allowlist")
+        );
         // Stages built in code are checked when compiled; the index is the one written.
         let mut bad =
             input("{paths: ['/x'], format: docker, pipeline_stages: [{static_labels: {a: b}}]}");
@@ -342,6 +446,39 @@ mod tests {
             Input::compile(&bad).err().map(|e| e.key()).as_deref(),
             Some("pipeline_stages[1].regex.expression")
         );
+    }
+
+    #[test]
+    fn docker_and_cri_inputs_read_labels_from_where_their_files_sit() {
+        let compiled = |yaml: &str| match Input::compile(&input(yaml)) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        let d = compiled("{paths: ['/x'], format: docker}");
+        assert_eq!(
+            d.source,
+            Source::Docker(ContainerMetadataConfig::default()),
+            "the default data root"
+        );
+        let k = compiled("{paths: ['/p/*/*/*.log*'], format: cri}");
+        assert_eq!(k.source, Source::Kubernetes);
+        let pod = "/p/ns_pod-1_0f8c8c4e-3b0e-4d4a-9d7e-2a5f3c1b9e77/c/0.log";
+        assert!(k.globs.matches(std::path::Path::new(pod)));
+        assert!(k
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.20261130-070609"))));
+        assert!(!k
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.20261130-070609.gz"))));
+        assert!(!k.globs.matches(std::path::Path::new(&format!(
+            "{pod}.20261130-070609.gz.tmp"
+        ))));
+        let off = compiled("{paths: ['/p/*/*/*.log*'], format: cri, kubernetes: false}");
+        assert_eq!(off.source, Source::Plain);
+        assert!(off
+            .globs
+            .matches(std::path::Path::new(&format!("{pod}.1.gz"))));
+        assert_eq!(compiled("{paths: ['/x']}").source, Source::Plain);
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //! the runtime reopen `0.log`; later it gzips the renamed file to `….gz` (through `….gz.tmp`)
 //! and deletes the uncompressed one. A rotated file is read to its end (it is the same file
 //! the tailer already had open, so its fingerprint carries the offset); compressed and
-//! temporary files are never read — their lines were read before compression. Use
-//! [`EXCLUDE_GLOBS`] in the input's `exclude` when the `paths` glob could match them.
+//! temporary files are never read — their lines were read before compression: a `format: cri`
+//! input adds [`EXCLUDE_GLOBS`] to its excludes itself (see [`super::input`]), and
+//! [`super::metadata`] gives its files these labels.
 //!
 //! ```
 //! use std::path::Path;

@@ -17,16 +17,15 @@
 //!   rotation / truncation detection; [`framing`]: bytes → lines; [`fingerprint`]: file
 //!   identity.
 //! - [`decode`]: line → text (long lines, UTF-8); [`parse`]: the JSON fast path (timestamp,
-//!   promoted fields); [`stages`]: Promtail's pipeline stages, which also run every input's
+//!   promoted fields) and `format: syslog` ([`syslog`]: RFC 3164 / RFC 5424); [`stages`]: Promtail's pipeline stages, which also run every input's
 //!   `docker` / `cri` format and `multiline` (written once); [`labels`]: stream labels and
-//!   their caps; [`entry`]: the entry type.
+//!   their caps; [`metadata`]: labels from where a file sits ([`docker`]: a container's
+//!   `config.v2.json`; [`kubernetes`]: kubelet's pod log paths); [`entry`]: the entry type.
 //! - [`file_server`]: the reader loop (discovery, file identities across rotations,
 //!   [`recovery`] at startup, scheduling, reload, the [`budget`]).
 //! - [`pipeline`]: batching, pushing (or printing), acknowledgements, shutdown, reload.
 //! - [`checkpointer`]: read and acknowledged offsets, retained positions; [`positions`]: the
 //!   positions file (the agent's, or Promtail's taken over).
-//! - Leaves merged for the sources issue, not wired yet: [`docker`], [`kubernetes`],
-//!   [`syslog`].
 
 pub mod budget;
 pub mod checkpointer;
@@ -40,6 +39,7 @@ pub mod framing;
 pub mod input;
 pub mod kubernetes;
 pub mod labels;
+pub mod metadata;
 pub mod parse;
 pub mod paths;
 pub mod pipeline;

@@ -1,5 +1,6 @@
 //! Line formats: the library's JSON lines (the fast path: timestamp and promoted fields read
-//! without building a document) and raw text. Docker json-file and CRI lines are unwrapped by
+//! without building a document), syslog lines ([`super::syslog`]: timestamp, `host`, `app`
+//! and `level` labels) and raw text. Docker json-file and CRI lines are unwrapped by
 //! the pipeline stages of the same name ([`super::stages`]), the one implementation that
 //! Promtail configurations use too; here they pass as raw text. Parsing never fails a line:
 //! what cannot be parsed is shipped as raw text and counted as malformed.
@@ -11,6 +12,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::labels::{clean_label_value, Promoted};
+use super::syslog::SyslogParser;
 
 /// The format of an input's lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -26,6 +28,9 @@ pub enum Format {
     Cri,
     /// Plain text.
     Raw,
+    /// `/var/log/syslog`-style lines: RFC 3164 as rsyslog writes them, rsyslog's
+    /// high-precision format, RFC 5424 (see [`super::syslog`]).
+    Syslog,
 }
 
 /// A parsed line.
@@ -52,64 +57,7 @@ impl Parsed {
     }
 }
 
-/// Parses RFC 3339 (`2026-11-24T01:02:03.123456789Z`, `+01:00` offsets) to ns since the epoch.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = b.get(r)?;
-        part.iter().try_fold(0i64, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nanos = nanos * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        let digits = (i - start).min(9);
-        if digits == 0 {
-            return None;
-        }
-        nanos *= 10i64.pow(9 - digits as u32);
-    }
-    let offset = match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
-            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if *sign == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    let days = livetranslate_telemetry::time::days_from_civil(year, month as u32, day as u32);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
-}
+pub use livetranslate_telemetry::time::parse_rfc3339;
 
 /// Epoch numbers: seconds, milliseconds, microseconds or nanoseconds, by magnitude.
 fn epoch_number(v: f64) -> Option<i64> {
@@ -260,6 +208,8 @@ pub struct Parser {
     promote: Vec<String>,
     /// The same names as `'static` label names.
     promote_names: Vec<&'static str>,
+    /// The syslog parser (its zone) of a `format: syslog` input.
+    syslog: Option<SyslogParser>,
 }
 
 impl Parser {
@@ -274,6 +224,15 @@ impl Parser {
                 .iter()
                 .map(|p| &*Box::leak(p.clone().into_boxed_str()))
                 .collect(),
+            syslog: None,
+        }
+    }
+
+    /// A parser of syslog lines read with `syslog` (its zone for RFC 3164 timestamps).
+    pub fn syslog(syslog: SyslogParser) -> Self {
+        Parser {
+            syslog: Some(syslog),
+            ..Parser::new(Format::Syslog, &[])
         }
     }
 
@@ -286,6 +245,15 @@ impl Parser {
     pub fn parse(&self, line: String) -> Parsed {
         match self.format {
             Format::Json => self.parse_json(line),
+            Format::Syslog => {
+                let (timestamp_ns, labels, malformed) = self.syslog_meta(&line);
+                Parsed {
+                    timestamp_ns,
+                    line,
+                    labels,
+                    malformed,
+                }
+            }
             Format::Raw | Format::Docker | Format::Cri => Parsed::raw(line, false),
         }
     }
@@ -298,8 +266,29 @@ impl Parser {
                 Ok((ts, labels)) => (ts, labels, false),
                 Err(()) => (None, Vec::new(), true),
             },
+            Format::Syslog => self.syslog_meta(text),
             _ => (None, Vec::new(), false),
         }
+    }
+
+    /// A syslog line's timestamp, its `host`, `app` and `level` (severity, when the line has
+    /// a priority) labels, and whether it was not understood. The line itself is shipped as
+    /// written: pid, tag and message stay in it, as Promtail ships a file's lines.
+    fn syslog_meta(&self, text: &str) -> (Option<i64>, Promoted, bool) {
+        let Some(parser) = &self.syslog else {
+            return (None, Vec::new(), false);
+        };
+        let l = parser.parse(text);
+        let mut labels: Promoted = Vec::with_capacity(3);
+        for (name, value) in [("host", &l.host), ("app", &l.app)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty() && *v != "-") {
+                labels.push((name, label_value(v, false)));
+            }
+        }
+        if let Some(p) = l.priority {
+            labels.push(("level", p.severity.level().to_owned()));
+        }
+        (l.timestamp_ns, labels, l.malformed.is_some())
     }
 
     fn json_meta(&self, text: &str) -> Result<(Option<i64>, Promoted), ()> {

@@ -17,13 +17,15 @@
 //! the machine that wrote them and carry no year. The zone is [`SyslogConfig::timezone`]:
 //! `local` (the default: `TZ`, else `/etc/localtime`, with its daylight-saving rules — in a
 //! container, mount the host's `/etc/localtime`), `UTC`, a fixed offset (`+01:00`) or an IANA
-//! name (`Europe/Berlin`). The year is the latest one in which the date is at most
+//! name (`Europe/Berlin`), loaded by the agent's one zone module, [`crate::tz`]; the date
+//! arithmetic is `livetranslate_telemetry::time`'s. The year is the latest one in which the date is at most
 //! [`MAX_FUTURE`] ahead of now: a file read on January 1st holding December 31st lines gets
 //! last year, a line stamped a minute past midnight by a clock running ahead on December 31st
 //! gets next year, and `Feb 29` always lands in a leap year.
 //!
 //! ```
-//! use livetranslate_agent::logs::syslog::{SyslogParser, Zone};
+//! use livetranslate_agent::logs::syslog::SyslogParser;
+//! use livetranslate_agent::tz::Zone;
 //!
 //! let parser = SyslogParser::with_zone(Zone::utc());
 //! let now = 1_796_000_000_000_000_000; // 2026-11-30T00:53:20Z
@@ -36,11 +38,15 @@
 //! assert!(line.malformed.is_none());
 //! ```
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use livetranslate_telemetry::time::{
+    civil_from_days, days_from_civil, days_in_month, parse_rfc3339,
+};
 use serde::Deserialize;
+
+use crate::tz::Zone;
 
 /// An RFC 3164 line dated up to this far after "now" is taken as this year's; later, as last
 /// year's. Generous on purpose: a line dated a year back is rejected by Loki as too old, so a
@@ -66,23 +72,14 @@ pub struct SyslogConfig {
     pub timezone: Option<String>,
 }
 
-/// A zone setting that cannot be used.
+/// A zone setting that cannot be used (an unknown IANA name, an invalid offset or zone file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ZoneError {
-    /// The IANA name is not in the zone database.
-    #[error("time zone {name:?}: {reason}")]
-    Unknown {
-        /// The configured name.
-        name: String,
-        /// Why it could not be loaded.
-        reason: String,
-    },
-    /// A zone file exists but is not a valid TZif file.
-    #[error("time zone file {}: not a valid TZif file", path.display())]
-    InvalidFile {
-        /// The file.
-        path: PathBuf,
-    },
+#[error("{reason}")]
+pub struct ZoneError {
+    /// The setting as written.
+    pub setting: String,
+    /// Why it cannot be used.
+    pub reason: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,7 +315,7 @@ impl SyslogLine {
 /// Parses syslog lines; holds the zone RFC 3164 timestamps are read in.
 #[derive(Debug, Clone)]
 pub struct SyslogParser {
-    zone: Zone,
+    zone: Arc<Zone>,
 }
 
 impl SyslogParser {
@@ -327,19 +324,24 @@ impl SyslogParser {
     /// ```
     /// use livetranslate_agent::logs::syslog::{SyslogConfig, SyslogParser};
     /// let p = SyslogParser::new(&SyslogConfig { timezone: Some("+02:00".into()) }).unwrap();
-    /// assert_eq!(p.zone().name(), "+02:00");
+    /// assert_eq!(p.zone().offset_at(0), 7200);
     /// assert!(SyslogParser::new(&SyslogConfig { timezone: Some("Mars/Olympus".into()) }).is_err());
     /// ```
     pub fn new(config: &SyslogConfig) -> Result<Self, ZoneError> {
-        let zone = match config.timezone.as_deref().map(str::trim) {
-            None | Some("") | Some("local") | Some("Local") => Zone::local(),
-            Some(name) => Zone::parse_setting(name)?,
+        let name = match config.timezone.as_deref().map(str::trim) {
+            None | Some("" | "local" | "Local") => "Local",
+            Some("UTC" | "utc" | "Z" | "GMT") => "UTC",
+            Some(name) => name,
         };
+        let zone = Zone::load(name).map_err(|reason| ZoneError {
+            setting: config.timezone.clone().unwrap_or_default(),
+            reason,
+        })?;
         Ok(SyslogParser { zone })
     }
 
     /// A parser reading RFC 3164 timestamps in `zone`.
-    pub fn with_zone(zone: Zone) -> Self {
+    pub fn with_zone(zone: Arc<Zone>) -> Self {
         SyslogParser { zone }
     }
 
@@ -433,12 +435,12 @@ impl SyslogParser {
             })
         };
         if let Some(year) = t.year {
-            let utc = self.zone.local_to_utc(local_secs_in(year)?);
+            let utc = self.zone.civil_to_unix(local_secs_in(year)?);
             return utc.checked_mul(1_000_000_000)?.checked_add(t.nanos);
         }
         let now_secs = now_ns.div_euclid(1_000_000_000);
         let limit = now_secs.saturating_add(MAX_FUTURE.as_secs() as i64);
-        let now_local = now_secs + self.zone.offset_at(now_secs);
+        let now_local = now_secs + i64::from(self.zone.offset_at(now_secs));
         let (this_year, _, _) = civil_from_days(now_local.div_euclid(86_400));
         // Next year first (a clock running ahead across New Year), then back far enough to
         // reach a leap year for Feb 29 (at most 8 years apart, around 2100).
@@ -446,7 +448,7 @@ impl SyslogParser {
             let Some(local) = local_secs_in(year) else {
                 continue;
             };
-            let utc = self.zone.local_to_utc(local);
+            let utc = self.zone.civil_to_unix(local);
             if utc <= limit {
                 return utc.checked_mul(1_000_000_000)?.checked_add(t.nanos);
             }
@@ -724,585 +726,6 @@ fn parse_structured_data(s: &str) -> Result<(Vec<SdElement>, &str), Malformed> {
         return Err(bad);
     }
     Ok((elements, rest))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Dates. Integrator: replace with the crate's shared RFC 3339 parser and date arithmetic.
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let (m, d) = (i64::from(month), i64::from(day));
-    let y = if m <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// 0 = Sunday.
-fn weekday(days: i64) -> i64 {
-    (days + 4).rem_euclid(7)
-}
-
-/// RFC 3339 (`2026-11-30T07:06:09.123456+00:00`, `...Z`) → ns since the epoch.
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let year = number(&b[0..4])?;
-    let (month, day) = (number(&b[5..7])? as u32, number(&b[8..10])? as u32);
-    let (hour, minute, second) = (
-        number(&b[11..13])?,
-        number(&b[14..16])?,
-        number(&b[17..19])?,
-    );
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0;
-    if b[i] == b'.' {
-        let (n, used) = fraction(&b[i + 1..])?;
-        nanos = n;
-        i += 1 + used;
-    }
-    let offset = match b.get(i..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let (h, m) = (number(&[*h1, *h2])?, number(&[*m1, *m2])?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let o = h * 3600 + m * 60;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    let secs =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time zones: fixed offsets, TZif files (RFC 8536) and POSIX TZ rules (their footers).
-
-/// A time zone: a fixed offset, or the rules of a tz database zone.
-///
-/// ```
-/// use livetranslate_agent::logs::syslog::Zone;
-/// let berlin = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
-/// assert_eq!(berlin.offset_at(1_700_000_000), 3600); // November: CET
-/// assert_eq!(berlin.offset_at(1_690_000_000), 7200); // July: CEST
-/// ```
-#[derive(Debug, Clone)]
-pub struct Zone {
-    name: String,
-    rules: ZoneRules,
-}
-
-#[derive(Debug, Clone)]
-enum ZoneRules {
-    Fixed(i64),
-    Tzif(Tzif),
-    Posix(PosixTz),
-}
-
-impl Zone {
-    /// UTC.
-    pub fn utc() -> Self {
-        Zone::fixed(0)
-    }
-
-    /// A fixed offset east of UTC, in seconds.
-    pub fn fixed(offset_secs: i64) -> Self {
-        let name = if offset_secs == 0 {
-            "UTC".to_owned()
-        } else {
-            let a = offset_secs.abs();
-            let sign = if offset_secs < 0 { '-' } else { '+' };
-            format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
-        };
-        Zone {
-            name,
-            rules: ZoneRules::Fixed(offset_secs),
-        }
-    }
-
-    /// A zone from a POSIX TZ string (`CET-1CEST,M3.5.0,M10.5.0/3`).
-    pub fn from_posix(spec: &str) -> Option<Self> {
-        Some(Zone {
-            name: spec.to_owned(),
-            rules: ZoneRules::Posix(PosixTz::parse(spec)?),
-        })
-    }
-
-    /// A zone from the bytes of a TZif file.
-    pub fn from_tzif(name: &str, bytes: &[u8]) -> Option<Self> {
-        Some(Zone {
-            name: name.to_owned(),
-            rules: ZoneRules::Tzif(Tzif::parse(bytes)?),
-        })
-    }
-
-    /// An IANA zone (`Europe/Berlin`) from the zone database (`$TZDIR`, else
-    /// `/usr/share/zoneinfo`).
-    pub fn named(name: &str) -> Result<Self, ZoneError> {
-        let unknown = |reason: String| ZoneError::Unknown {
-            name: name.to_owned(),
-            reason,
-        };
-        if name.is_empty()
-            || name.starts_with('/')
-            || name.split('/').any(|part| part.is_empty() || part == "..")
-        {
-            return Err(unknown("not a zone name".to_owned()));
-        }
-        let dir = std::env::var_os("TZDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/share/zoneinfo"));
-        let path = dir.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| unknown(format!("{}: {e}", path.display())))?;
-        Zone::from_tzif(name, &bytes).ok_or(ZoneError::InvalidFile { path })
-    }
-
-    /// A setting as written in the configuration: `UTC`, `+01:00`, `-0530`, or an IANA name.
-    pub fn parse_setting(setting: &str) -> Result<Self, ZoneError> {
-        let s = setting.trim();
-        if matches!(s, "UTC" | "utc" | "Z" | "Etc/UTC" | "GMT") {
-            return Ok(Zone::utc());
-        }
-        if let Some(offset) = parse_fixed_offset(s) {
-            return Ok(Zone::fixed(offset));
-        }
-        Zone::named(s)
-    }
-
-    /// The zone of this machine: `TZ` (a zone name, a `:`-prefixed name or path, or a POSIX
-    /// rule), else `/etc/localtime`; UTC when neither gives a zone.
-    pub fn local() -> Self {
-        if let Ok(tz) = std::env::var("TZ") {
-            if let Some(zone) = Zone::from_tz_variable(&tz) {
-                return zone;
-            }
-        }
-        std::fs::read("/etc/localtime")
-            .ok()
-            .and_then(|b| Zone::from_tzif("local (/etc/localtime)", &b))
-            .unwrap_or_else(|| Zone {
-                name: "UTC (no local zone found)".to_owned(),
-                rules: ZoneRules::Fixed(0),
-            })
-    }
-
-    fn from_tz_variable(tz: &str) -> Option<Self> {
-        let tz = tz.strip_prefix(':').unwrap_or(tz);
-        if tz.is_empty() {
-            return Some(Zone::utc());
-        }
-        if tz.starts_with('/') {
-            let bytes = std::fs::read(Path::new(tz)).ok()?;
-            return Zone::from_tzif(tz, &bytes);
-        }
-        Zone::named(tz).ok().or_else(|| Zone::from_posix(tz))
-    }
-
-    /// The zone's name as configured or found.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Offset east of UTC, in seconds, at `utc_secs` (seconds since the epoch).
-    pub fn offset_at(&self, utc_secs: i64) -> i64 {
-        match &self.rules {
-            ZoneRules::Fixed(o) => *o,
-            ZoneRules::Tzif(t) => t.offset_at(utc_secs),
-            ZoneRules::Posix(p) => p.offset_at(utc_secs),
-        }
-    }
-
-    /// The UTC time of a local wall-clock time (seconds). In the hour repeated when clocks
-    /// go back the first of the two readings is chosen; a time in the hour skipped when they
-    /// go forward is read with the offset before the change.
-    pub fn local_to_utc(&self, local_secs: i64) -> i64 {
-        let guess = local_secs - self.offset_at(local_secs);
-        let first = local_secs - self.offset_at(guess - 3 * 3600);
-        if first + self.offset_at(first) == local_secs {
-            return first;
-        }
-        let second = local_secs - self.offset_at(guess);
-        if second + self.offset_at(second) == local_secs {
-            second
-        } else {
-            first
-        }
-    }
-}
-
-/// `+01:00`, `-05:30`, `+0100`, `+01` → seconds east of UTC.
-fn parse_fixed_offset(s: &str) -> Option<i64> {
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let b = rest.as_bytes();
-    let (h, m) = match b.len() {
-        2 => (number(b)?, 0),
-        4 => (number(&b[..2])?, number(&b[2..])?),
-        5 if b[2] == b':' => (number(&b[..2])?, number(&b[3..])?),
-        _ => return None,
-    };
-    (h <= 14 && m <= 59).then_some(sign * (h * 3600 + m * 60))
-}
-
-/// The data of a TZif file that maps instants to offsets.
-#[derive(Debug, Clone)]
-struct Tzif {
-    /// Transition instants (ascending).
-    transitions: Vec<i64>,
-    /// Offset in effect from each transition on.
-    offsets_after: Vec<i64>,
-    /// Offset before the first transition (time type 0).
-    initial: i64,
-    /// Rule for instants after the last transition.
-    footer: Option<PosixTz>,
-}
-
-impl Tzif {
-    fn parse(b: &[u8]) -> Option<Tzif> {
-        let counts = |at: usize| -> Option<[usize; 6]> {
-            if b.get(at..at + 4)? != b"TZif" {
-                return None;
-            }
-            let mut c = [0usize; 6];
-            for (k, slot) in c.iter_mut().enumerate() {
-                let o = at + 20 + 4 * k;
-                *slot = u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?) as usize;
-            }
-            Some(c)
-        };
-        let c1 = counts(0)?;
-        let version = *b.get(4)?;
-        let block_len = |c: &[usize; 6], t: usize| {
-            let [isut, isstd, leap, time, types, chars] = *c;
-            time * t + time + types * 6 + chars + leap * (t + 4) + isstd + isut
-        };
-        if version == 0 {
-            return Tzif::parse_block(b, 44, &c1, 4, None);
-        }
-        let second = 44 + block_len(&c1, 4);
-        let c2 = counts(second)?;
-        let data = second + 44;
-        let end = data + block_len(&c2, 8);
-        let footer = match b.get(end..) {
-            Some([b'\n', tail @ ..]) => {
-                let line_end = tail.iter().position(|&c| c == b'\n').unwrap_or(tail.len());
-                // A rule this reader does not understand: the last transition's offset stays.
-                std::str::from_utf8(&tail[..line_end])
-                    .ok()
-                    .and_then(PosixTz::parse)
-            }
-            _ => None,
-        };
-        Tzif::parse_block(b, data, &c2, 8, footer)
-    }
-
-    fn parse_block(
-        b: &[u8],
-        at: usize,
-        c: &[usize; 6],
-        tsize: usize,
-        footer: Option<PosixTz>,
-    ) -> Option<Tzif> {
-        let [_, _, _, time, types, _] = *c;
-        if types == 0 || types > 256 {
-            return None;
-        }
-        let times = b.get(at..at + time * tsize)?;
-        let indices = b.get(at + time * tsize..at + time * tsize + time)?;
-        let ttinfo = b.get(at + time * tsize + time..at + time * tsize + time + types * 6)?;
-        let offsets: Vec<i64> = ttinfo
-            .chunks_exact(6)
-            .map(|t| i64::from(i32::from_be_bytes([t[0], t[1], t[2], t[3]])))
-            .collect();
-        let transitions: Vec<i64> = times
-            .chunks_exact(tsize)
-            .map(|t| match tsize {
-                4 => i64::from(i32::from_be_bytes([t[0], t[1], t[2], t[3]])),
-                _ => i64::from_be_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]),
-            })
-            .collect();
-        let offsets_after = indices
-            .iter()
-            .map(|&i| offsets.get(usize::from(i)).copied())
-            .collect::<Option<Vec<i64>>>()?;
-        Some(Tzif {
-            transitions,
-            offsets_after,
-            initial: offsets[0],
-            footer,
-        })
-    }
-
-    fn offset_at(&self, utc: i64) -> i64 {
-        match self.transitions.partition_point(|&t| t <= utc) {
-            0 => self.initial,
-            n if n == self.transitions.len() => match &self.footer {
-                Some(f) => f.offset_at(utc),
-                None => self.offsets_after[n - 1],
-            },
-            n => self.offsets_after[n - 1],
-        }
-    }
-}
-
-/// A POSIX TZ rule: standard offset and, optionally, daylight saving with its two dates.
-#[derive(Debug, Clone)]
-struct PosixTz {
-    /// Standard offset east of UTC.
-    std: i64,
-    dst: Option<DstRule>,
-}
-
-#[derive(Debug, Clone)]
-struct DstRule {
-    /// Daylight offset east of UTC.
-    offset: i64,
-    /// Start: day rule and local (standard) time of day.
-    start: (DayRule, i64),
-    /// End: day rule and local (daylight) time of day.
-    end: (DayRule, i64),
-}
-
-#[derive(Debug, Clone, Copy)]
-enum DayRule {
-    /// `Jn`: day 1..=365, February 29th never counted.
-    Julian1(i64),
-    /// `n`: day 0..=365, February 29th counted.
-    Julian0(i64),
-    /// `Mm.w.d`: day `d` (0 = Sunday) of week `w` (5 = last) of month `m`.
-    MonthWeekDay(u32, i64, i64),
-}
-
-impl DayRule {
-    /// Days since the epoch of this rule's date in `year`.
-    fn day(self, year: i64) -> i64 {
-        let jan1 = days_from_civil(year, 1, 1);
-        match self {
-            DayRule::Julian1(n) => jan1 + n - 1 + i64::from(is_leap(year) && n >= 60),
-            DayRule::Julian0(n) => jan1 + n,
-            DayRule::MonthWeekDay(m, w, d) => {
-                let first = days_from_civil(year, m, 1);
-                let last = first + i64::from(days_in_month(year, m)) - 1;
-                let mut day = first + (d - weekday(first)).rem_euclid(7) + (w - 1) * 7;
-                while day > last {
-                    day -= 7;
-                }
-                day
-            }
-        }
-    }
-}
-
-impl PosixTz {
-    fn parse(spec: &str) -> Option<PosixTz> {
-        let mut p = Cursor {
-            b: spec.as_bytes(),
-            i: 0,
-        };
-        p.name()?;
-        let std = -p.hms(24)?;
-        if p.done() {
-            return Some(PosixTz { std, dst: None });
-        }
-        p.name()?;
-        let offset = if matches!(p.peek(), Some(b'+' | b'-' | b'0'..=b'9')) {
-            -p.hms(24)?
-        } else {
-            std + 3600
-        };
-        let (start, end) = if p.done() {
-            // No rule: the US rule, as glibc assumes.
-            (
-                (DayRule::MonthWeekDay(3, 2, 0), 7200),
-                (DayRule::MonthWeekDay(11, 1, 0), 7200),
-            )
-        } else {
-            p.eat(b',')?;
-            let start = p.rule()?;
-            p.eat(b',')?;
-            let end = p.rule()?;
-            (start, end)
-        };
-        p.done().then_some(PosixTz {
-            std,
-            dst: Some(DstRule { offset, start, end }),
-        })
-    }
-
-    fn offset_at(&self, utc: i64) -> i64 {
-        let Some(dst) = &self.dst else {
-            return self.std;
-        };
-        let (year, _, _) = civil_from_days((utc + self.std).div_euclid(86_400));
-        let start = dst.start.0.day(year) * 86_400 + dst.start.1 - self.std;
-        let end = dst.end.0.day(year) * 86_400 + dst.end.1 - dst.offset;
-        let in_dst = if start < end {
-            start <= utc && utc < end
-        } else {
-            !(end <= utc && utc < start)
-        };
-        if in_dst {
-            dst.offset
-        } else {
-            self.std
-        }
-    }
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-    fn done(&self) -> bool {
-        self.i == self.b.len()
-    }
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek() == Some(c)).then(|| self.i += 1)
-    }
-    /// A zone abbreviation: `CET` or `<+03>`.
-    fn name(&mut self) -> Option<()> {
-        let start = self.i;
-        if self.eat(b'<').is_some() {
-            while self.peek()? != b'>' {
-                self.i += 1;
-            }
-            self.i += 1;
-            return (self.i - start >= 5).then_some(());
-        }
-        while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
-            self.i += 1;
-        }
-        (self.i - start >= 3).then_some(())
-    }
-    fn digits(&mut self, max: usize) -> Option<i64> {
-        let start = self.i;
-        while self.i - start < max && self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
-        }
-        number(&self.b[start..self.i])
-    }
-    /// `[+-]h[h][:mm[:ss]]` in seconds (hours up to `max_hours`, 167 in rule times).
-    fn hms(&mut self, max_hours: i64) -> Option<i64> {
-        let sign = match self.peek() {
-            Some(b'-') => {
-                self.i += 1;
-                -1
-            }
-            Some(b'+') => {
-                self.i += 1;
-                1
-            }
-            _ => 1,
-        };
-        let h = self.digits(3)?;
-        let mut secs = h * 3600;
-        if self.eat(b':').is_some() {
-            secs += self.digits(2)? * 60;
-            if self.eat(b':').is_some() {
-                secs += self.digits(2)?;
-            }
-        }
-        (h <= max_hours).then_some(sign * secs)
-    }
-    /// `Jn`, `n` or `Mm.w.d`, then an optional `/time` (02:00 by default).
-    fn rule(&mut self) -> Option<(DayRule, i64)> {
-        let day = match self.peek()? {
-            b'J' => {
-                self.i += 1;
-                let n = self.digits(3)?;
-                (1..=365).contains(&n).then_some(DayRule::Julian1(n))?
-            }
-            b'M' => {
-                self.i += 1;
-                let m = self.digits(2)?;
-                self.eat(b'.')?;
-                let w = self.digits(1)?;
-                self.eat(b'.')?;
-                let d = self.digits(1)?;
-                ((1..=12).contains(&m) && (1..=5).contains(&w) && d <= 6)
-                    .then_some(DayRule::MonthWeekDay(m as u32, w, d))?
-            }
-            _ => {
-                let n = self.digits(3)?;
-                (n <= 365).then_some(DayRule::Julian0(n))?
-            }
-        };
-        let time = if self.eat(b'/').is_some() {
-            self.hms(167)?
-        } else {
-            7200
-        };
-        Some((day, time))
-    }
-}
-
-impl fmt::Display for Zone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
 }
 
 #[cfg(test)]
@@ -1663,9 +1086,11 @@ mod tests {
             ok(&plus1, "Nov 30 07:06:09 h a: m", now).timestamp_ns,
             Some(at(2026, 11, 30, 6, 6, 9))
         );
-        let berlin = SyslogParser::with_zone(
-            Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("posix rule"),
-        );
+        // Debian's tzdata is installed where this runs; the test fails if it is not.
+        let berlin = SyslogParser::new(&SyslogConfig {
+            timezone: Some("Europe/Berlin".into()),
+        })
+        .expect("tzdata: /usr/share/zoneinfo/Europe/Berlin");
         // Summer: +02:00; winter: +01:00.
         assert_eq!(
             ok(&berlin, "Jul 14 12:00:00 h a: m", now).timestamp_ns,
@@ -1689,151 +1114,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn posix_rules_switch_at_the_right_instants() {
-        let berlin = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("rule");
-        // 2026: CEST from Sunday March 29th 01:00 UTC to Sunday October 25th 01:00 UTC.
-        let s = |y, mo, d, h, mi| at(y, mo, d, h, mi, 0) / NS;
-        assert_eq!(berlin.offset_at(s(2026, 3, 29, 0, 59)), 3600);
-        assert_eq!(berlin.offset_at(s(2026, 3, 29, 1, 0)), 7200);
-        assert_eq!(berlin.offset_at(s(2026, 10, 25, 0, 59)), 7200);
-        assert_eq!(berlin.offset_at(s(2026, 10, 25, 1, 0)), 3600);
-        // Southern hemisphere: daylight saving across New Year.
-        let sydney = Zone::from_posix("AEST-10AEDT,M10.1.0,M4.1.0/3").expect("rule");
-        assert_eq!(sydney.offset_at(s(2026, 1, 15, 0, 0)), 11 * 3600);
-        assert_eq!(sydney.offset_at(s(2026, 7, 15, 0, 0)), 10 * 3600);
-        // US default rule, quoted names, fixed-only rules, and nonsense.
-        let ny = Zone::from_posix("EST5EDT").expect("rule");
-        assert_eq!(ny.offset_at(s(2026, 7, 1, 0, 0)), -4 * 3600);
-        assert_eq!(ny.offset_at(s(2026, 1, 1, 0, 0)), -5 * 3600);
-        assert_eq!(
-            Zone::from_posix("<+0545>-5:45").map(|z| z.offset_at(0)),
-            Some(20_700)
-        );
-        for bad in [
-            "",
-            "C",
-            "CET",
-            "CET-1CEST,M13.5.0,M10.5.0",
-            "CET-1CEST,M3.5.0",
-            "CET-1x",
-        ] {
-            assert!(Zone::from_posix(bad).is_none(), "{bad}");
-        }
-        // Wall-clock → UTC around the changes.
-        let local = |y: i64, mo: u32, d: u32, h: i64, mi: i64| {
-            (days_from_civil(y, mo, d) * 86_400) + h * 3600 + mi * 60
-        };
-        assert_eq!(
-            berlin.local_to_utc(local(2026, 7, 1, 12, 0)),
-            s(2026, 7, 1, 10, 0)
-        );
-        // 02:30 on October 25th happens twice: the first (CEST) reading.
-        assert_eq!(
-            berlin.local_to_utc(local(2026, 10, 25, 2, 30)),
-            s(2026, 10, 25, 0, 30)
-        );
-        // 02:30 on March 29th does not exist: read with the offset before the change.
-        assert_eq!(
-            berlin.local_to_utc(local(2026, 3, 29, 2, 30)),
-            s(2026, 3, 29, 1, 30)
-        );
-    }
-
-    /// A TZif v2 file with two transitions and a footer, built by hand.
-    fn tzif(transitions: &[(i64, u8)], types: &[(i32, u8)], footer: &str) -> Vec<u8> {
-        let header = |time: usize, typ: usize, chars: usize| {
-            let mut h = b"TZif2".to_vec();
-            h.extend([0u8; 15]);
-            for c in [0u32, 0, 0, time as u32, typ as u32, chars as u32] {
-                h.extend(c.to_be_bytes());
-            }
-            h
-        };
-        let chars = b"STD\0DST\0";
-        let mut out = header(transitions.len(), types.len(), chars.len());
-        for (t, _) in transitions {
-            out.extend((*t as i32).to_be_bytes());
-        }
-        let block_tail = |out: &mut Vec<u8>| {
-            out.extend(transitions.iter().map(|(_, i)| *i));
-            for (off, dst) in types {
-                out.extend(off.to_be_bytes());
-                out.extend([*dst, if *dst == 1 { 4 } else { 0 }]);
-            }
-            out.extend(chars);
-        };
-        block_tail(&mut out);
-        out.extend(header(transitions.len(), types.len(), chars.len()));
-        for (t, _) in transitions {
-            out.extend(t.to_be_bytes());
-        }
-        block_tail(&mut out);
-        out.push(b'\n');
-        out.extend(footer.as_bytes());
-        out.push(b'\n');
-        out
-    }
-
-    #[test]
-    fn tzif_files_are_read_with_their_footer() {
-        let bytes = tzif(
-            &[(1_000_000, 1), (2_000_000, 0)],
-            &[(3600, 0), (7200, 1)],
-            "STD-1DST,M3.5.0,M10.5.0/3",
-        );
-        let z = Zone::from_tzif("test", &bytes).expect("valid TZif");
-        assert_eq!(z.offset_at(0), 3600);
-        assert_eq!(z.offset_at(1_500_000), 7200);
-        assert_eq!(z.offset_at(2_000_000), 3600);
-        // After the last transition the footer rule applies: summer is +02:00 again.
-        assert_eq!(z.offset_at(at(2026, 7, 1, 0, 0, 0) / NS), 7200);
-        assert!(Zone::from_tzif("x", b"TZif2 truncated").is_none());
-        assert!(Zone::from_tzif("x", &bytes[..bytes.len() / 2]).is_none());
-        let mut bad_index = bytes.clone();
-        // First transition's type index (v1 block) points past the two types.
-        bad_index[44 + 8] = 9;
-        assert!(
-            Zone::from_tzif("x", &bad_index).is_some(),
-            "v1 block is skipped"
-        );
-        let v2_indices = 44 + 8 + 2 + 12 + 8 + 44 + 16;
-        bad_index[v2_indices] = 9;
-        assert!(Zone::from_tzif("x", &bad_index).is_none());
-    }
-
-    #[test]
-    fn the_system_zone_database_is_used_for_iana_names() {
-        // Debian's tzdata is installed where this runs; the test fails if it is not.
-        let z = Zone::named("Europe/Berlin").expect("tzdata: /usr/share/zoneinfo/Europe/Berlin");
-        let rule = Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("rule");
-        for instant in [
-            at(2021, 3, 28, 0, 59, 0),
-            at(2021, 3, 28, 1, 0, 0),
-            at(2026, 10, 25, 1, 0, 0),
-            at(2040, 7, 1, 0, 0, 0),
-        ] {
-            assert_eq!(z.offset_at(instant / NS), rule.offset_at(instant / NS));
-        }
-        assert_eq!(z.offset_at(at(1950, 1, 1, 0, 0, 0) / NS), 3600);
-    }
-
-    #[test]
-    fn date_helpers_round_trip() {
-        for days in [-719_468, -1, 0, 1, 11_016, 20_000, 47_482, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(weekday(days_from_civil(2026, 11, 29)), 0, "a Sunday");
-        assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None);
-        assert_eq!(
-            parse_rfc3339("2024-02-29T00:00:00Z"),
-            Some(at(2024, 2, 29, 0, 0, 0))
-        );
-        assert_eq!(parse_rfc3339("2026-11-30T07:06:09+25:00"), None);
-        assert_eq!(parse_fixed_offset("-0530"), Some(-19_800));
     }
 
     mod prop {
