@@ -157,7 +157,7 @@ fn put_bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
 /// use livetranslate_agent::metrics::remote_write::chunk::encode_labels;
 /// let mut out = Vec::new();
 /// encode_labels(&mut out, [("__name__", "up")].into_iter());
-/// assert_eq!(out, b"\x0a\x10\x0a\x08__name__\x12\x02up");
+/// assert_eq!(out, b"\x0a\x0e\x0a\x08__name__\x12\x02up");
 /// ```
 pub fn encode_labels<'a>(out: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     for (name, value) in labels {
