@@ -15,21 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use livetranslate_test_support::ProcUsage;
+
 fn proc_stat(pid: u32) -> Option<(f64, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks;
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()?;
-    Some((cpu, hwm * 1024))
+    ProcUsage::of(pid).map(|u| (u.cpu_seconds, u.peak_rss_bytes))
 }
 
 /// Serves `body` as text/plain on every request (HTTP/1.1, one request per connection).

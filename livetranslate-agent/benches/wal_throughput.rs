@@ -8,19 +8,10 @@
 use std::time::{Duration, Instant};
 
 use livetranslate_agent::metrics::wal::{SyncPolicy, Wal, WalConfig};
+use livetranslate_test_support::ProcUsage;
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    ProcUsage::of(std::process::id()).map_or(0, |u| u.peak_rss_bytes / 1024)
 }
 
 fn env(name: &str, default: u64) -> u64 {

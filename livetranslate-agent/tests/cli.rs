@@ -3,24 +3,11 @@
 mod common;
 
 use std::io::BufRead;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Target;
+use common::{Agent, Target};
 use livetranslate_test_support::{free_port, ChildGuard, TempDir};
-
-fn agent(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
-    cmd.args(args)
-        .env_remove("SCRAPE_TARGETS")
-        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-        .env_remove("AGENT_CONFIG")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run agent")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -35,7 +22,7 @@ fn unknown_key_exits_2_naming_file_line_and_column() {
         "listen: 127.0.0.1:0\nscrape_configs:\n  - job_name: a\n    bogus_key: 1\n",
     )
     .expect("write");
-    let out = agent(
+    let out = Agent::output(
         &["--config", &path.display().to_string(), "--check-config"],
         &[],
     );
@@ -53,7 +40,7 @@ fn undefined_variable_exits_2_with_its_position() {
     let dir = TempDir::new("cfg-env");
     let path = dir.path().join("agent.yml");
     std::fs::write(&path, "remote_write:\n  url: ${LT_AGENT_TEST_UNSET_VAR}\n").expect("write");
-    let out = agent(
+    let out = Agent::output(
         &["--config", &path.display().to_string(), "--check-config"],
         &[],
     );
@@ -72,7 +59,7 @@ fn variables_expand_with_defaults() {
         "remote_write:\n  url: http://${LT_AGENT_TEST_HOST}:${LT_AGENT_TEST_PORT:-9090}/api/v1/write\n",
     )
     .expect("write");
-    let out = agent(
+    let out = Agent::output(
         &["--config", &path.display().to_string(), "--check-config"],
         &[("LT_AGENT_TEST_HOST", "127.0.0.1")],
     );
@@ -88,7 +75,7 @@ fn bad_urls_exit_2() {
         &["--scrape-target", "127.0.0.1:3000/metrics"][..],
         &["--loki-url", "http//broken"][..],
     ] {
-        let out = agent(args, &[]);
+        let out = Agent::output(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?} accepted");
         assert!(
             text(&out.stderr).contains("invalid configuration"),
@@ -100,16 +87,24 @@ fn bad_urls_exit_2() {
 #[test]
 fn bad_flag_values_exit_2() {
     assert_eq!(
-        agent(&["--scrape-interval", "soon"], &[]).status.code(),
+        Agent::output(&["--scrape-interval", "soon"], &[])
+            .status
+            .code(),
         Some(2)
     );
-    assert_eq!(agent(&["--listen", "nowhere"], &[]).status.code(), Some(2));
-    assert_eq!(agent(&["--no-such-flag"], &[]).status.code(), Some(2));
+    assert_eq!(
+        Agent::output(&["--listen", "nowhere"], &[]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        Agent::output(&["--no-such-flag"], &[]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn check_config_prints_a_summary_and_exits_0() {
-    let out = agent(
+    let out = Agent::output(
         &[
             "--check-config",
             "--scrape-target",
@@ -146,7 +141,7 @@ fn check_config_prints_a_summary_and_exits_0() {
 
 #[test]
 fn flags_come_from_environment_variables() {
-    let out = agent(
+    let out = Agent::output(
         &["--check-config"],
         &[
             (
@@ -287,7 +282,7 @@ fn a_full_configuration_file_is_accepted_and_flags_override_it() {
     )
     .expect("write");
     let p = path.display().to_string();
-    let out = agent(&["--config", &p, "--check-config"], &[]);
+    let out = Agent::output(&["--config", &p, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("listen: 127.0.0.1:9100"), "{s}");
@@ -307,7 +302,7 @@ fn a_full_configuration_file_is_accepted_and_flags_override_it() {
     );
 
     // Flags win over the file.
-    let out = agent(
+    let out = Agent::output(
         &[
             "--config",
             &p,
@@ -330,7 +325,7 @@ fn a_full_configuration_file_is_accepted_and_flags_override_it() {
 
     // A missing secret file is an error naming it.
     std::fs::remove_file(&token).expect("remove");
-    let out = agent(&["--config", &p, "--check-config"], &[]);
+    let out = Agent::output(&["--config", &p, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(&token.display().to_string()));
 }

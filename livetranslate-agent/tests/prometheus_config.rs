@@ -8,25 +8,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Agent, Target, NO_SCRAPES};
 use livetranslate_test_support::{eventually_async, require, Prometheus, TempDir};
-
-fn agent(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
-    cmd.args(args)
-        .env_remove("SCRAPE_TARGETS")
-        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-        .env_remove("AGENT_CONFIG")
-        .env_remove("LOKI_URL")
-        .stdin(Stdio::null());
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!("run agent: {e}"),
-    }
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -66,7 +52,7 @@ fn the_projects_prometheus_jobs_are_accepted_as_they_are() {
         Err(e) => panic!("{e}"),
     };
     let config = write(&dir, "agent.yml", &scrape_configs_of(&yml));
-    let out = agent(&["--config", &config, "--check-config"]);
+    let out = Agent::output(&["--config", &config, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("scrape jobs: 9"), "{s}");
@@ -171,7 +157,7 @@ fn promtool_and_the_agent_accept_the_same_job_block() {
         text(&check.stderr)
     );
     let config = write(&dir, "agent.yml", &format!("scrape_configs:\n{jobs}"));
-    let out = agent(&["--config", &config, "--check-config"]);
+    let out = Agent::output(&["--config", &config, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(
@@ -185,7 +171,7 @@ fn promtool_and_the_agent_accept_the_same_job_block() {
         "unsupported.yml",
         "scrape_configs:\n  - job_name: k8s\n    kubernetes_sd_configs:\n      - role: pod\n",
     );
-    let out = agent(&["--config", &unsupported, "--check-config"]);
+    let out = Agent::output(&["--config", &unsupported, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let e = text(&out.stderr);
     assert!(
@@ -197,7 +183,7 @@ fn promtool_and_the_agent_accept_the_same_job_block() {
         "typo.yml",
         "scrape_configs:\n  - job_name: t\n    scrape_intervals: 5s\n",
     );
-    let out = agent(&["--config", &typo, "--check-config"]);
+    let out = Agent::output(&["--config", &typo, "--check-config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let e = text(&out.stderr);
     assert!(

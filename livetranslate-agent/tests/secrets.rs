@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{Agent, Target};
@@ -15,24 +14,6 @@ use livetranslate_test_support::{free_port, http_get, TempDir};
 
 /// Every secret has this in it, so one search finds them all.
 const MARK: &str = "S3CRET";
-
-fn agent(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
-    cmd.args(args)
-        .env_remove("SCRAPE_TARGETS")
-        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-        .env_remove("AGENT_CONFIG")
-        .env_remove("LOKI_URL")
-        .env_remove("AGENT_WAL_DIR")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!("run agent: {e}"),
-    }
-}
 
 fn leaks(channel: &str, text: &str) -> Vec<String> {
     text.lines()
@@ -132,7 +113,7 @@ remote_write:
     let mut found = Vec::new();
 
     // --check-config, from the file and from environment variables.
-    let check = agent(
+    let check = Agent::output(
         &["--config", &config, "--check-config"],
         &[(
             "AGENT_WAL_DIR",
@@ -153,7 +134,7 @@ remote_write:
         "--check-config stderr",
         &String::from_utf8_lossy(&check.stderr),
     ));
-    let env_check = agent(
+    let env_check = Agent::output(
         &["--check-config", "--wal-dir", &dir.path().join("wal-env").display().to_string()],
         &[
             (
@@ -253,12 +234,12 @@ remote_write:
         ("bad proxy_url", vec!["--config", &bad_config]),
         ("bad static target", vec!["--config", &bad_target]),
     ] {
-        let out = agent(&args, &[]);
+        let out = Agent::output(&args, &[]);
         assert_eq!(out.status.code(), Some(2), "{what} accepted");
         found.extend(leaks(what, &String::from_utf8_lossy(&out.stdout)));
         found.extend(leaks(what, &String::from_utf8_lossy(&out.stderr)));
     }
-    let env_bad = agent(
+    let env_bad = Agent::output(
         &[],
         &[(
             "PROMETHEUS_REMOTE_WRITE_URL",

@@ -40,7 +40,7 @@ pub use json::parse_json_strict;
 pub use net::{
     free_port, http_client, http_get, http_get_with, http_post_json, urlencode, wait_http, wait_ok,
 };
-pub use process::{require, ChildGuard};
+pub use process::{require, ChildGuard, ProcUsage};
 pub use prometheus::{value_of, Prometheus};
 pub use promtool::promtool_check_metrics;
 pub use temp::TempDir;

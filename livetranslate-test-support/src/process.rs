@@ -4,6 +4,49 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+/// What a process uses, from `/proc/<pid>/stat` and `/proc/<pid>/status` (Linux).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcUsage {
+    /// User + system CPU time, in seconds.
+    pub cpu_seconds: f64,
+    /// Resident set size now (`VmRSS`), in bytes.
+    pub rss_bytes: u64,
+    /// Peak resident set size (`VmHWM`), in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl ProcUsage {
+    /// The usage of process `pid`; `None` when it is gone or `/proc` does not say.
+    ///
+    /// ```
+    /// let me = livetranslate_test_support::ProcUsage::of(std::process::id()).unwrap();
+    /// assert!(me.peak_rss_bytes >= me.rss_bytes && me.rss_bytes > 0);
+    /// ```
+    pub fn of(pid: u32) -> Option<ProcUsage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which may hold spaces and parentheses.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+        let ticks = 100.0; // USER_HZ on Linux
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some(ProcUsage {
+            cpu_seconds: (utime + stime) / ticks,
+            rss_bytes: kib("VmRSS:")? * 1024,
+            peak_rss_bytes: kib("VmHWM:")? * 1024,
+        })
+    }
+}
+
 /// A child process killed (and reaped) when dropped.
 #[derive(Debug)]
 pub struct ChildGuard {
@@ -99,13 +142,10 @@ impl ChildGuard {
         let Some(id) = self.id() else {
             panic!("{} is not running", self.name);
         };
-        let status = std::fs::read_to_string(format!("/proc/{id}/status"))
-            .unwrap_or_else(|e| panic!("read /proc/{id}/status: {e}"));
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in /proc/{id}/status"))
+        ProcUsage::of(id)
+            .unwrap_or_else(|| panic!("no usage in /proc/{id}"))
+            .rss_bytes
+            / 1024
     }
 
     /// The exit status if it has exited (without waiting).

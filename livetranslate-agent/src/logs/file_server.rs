@@ -40,7 +40,7 @@ use super::checkpointer::Checkpointer;
 use super::config::ReaderConfig;
 use super::decode::LineDecoder;
 use super::entry::{FileId, LogEntry};
-use super::fingerprint::{read_at, Fingerprint};
+use super::fingerprint::{dev_ino, read_at, Fingerprint};
 use super::framing::Line;
 use super::input::Input;
 use super::labels::{StreamLabels, ValueBudget};
@@ -419,7 +419,7 @@ impl<S: EntrySink> FileServer<S> {
                 }
                 self.checkpointer.prune_retained(|p| {
                     std::fs::metadata(&p.path).is_ok_and(|m| {
-                        let (dev, ino) = meta_dev_ino(&m);
+                        let (dev, ino) = dev_ino(&m);
                         (dev, ino) == (p.fingerprint.dev, p.fingerprint.ino)
                     })
                 });
@@ -1019,15 +1019,4 @@ fn feed_of<'a, S>(
             out: Vec::new(),
         },
     )
-}
-
-#[cfg(unix)]
-fn meta_dev_ino(m: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (m.dev(), m.ino())
-}
-
-#[cfg(not(unix))]
-fn meta_dev_ino(_m: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }

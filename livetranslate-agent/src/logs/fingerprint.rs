@@ -61,14 +61,17 @@ fn read_head(file: &File, len: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The device and inode of a file's metadata: the identity the agent tracks files by
+/// (`(0, 0)` where the platform has none).
 #[cfg(unix)]
-fn dev_ino(meta: &std::fs::Metadata) -> (u64, u64) {
+pub fn dev_ino(meta: &std::fs::Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     (meta.dev(), meta.ino())
 }
 
+/// The device and inode of a file's metadata (none on this platform).
 #[cfg(not(unix))]
-fn dev_ino(_meta: &std::fs::Metadata) -> (u64, u64) {
+pub fn dev_ino(_meta: &std::fs::Metadata) -> (u64, u64) {
     (0, 0)
 }
 

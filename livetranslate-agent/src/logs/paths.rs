@@ -13,6 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use glob::{MatchOptions, Pattern};
 
+use super::fingerprint::dev_ino;
+
 pub use crate::internal_events::SkipReason;
 
 /// How deep `**` descends at most (a safety bound; symbolic-link loops are cut anyway).
@@ -143,17 +145,6 @@ fn classify(path: PathBuf) -> Option<Found> {
         }
     }
     Some(Found::Skipped(path, SkipReason::Special))
-}
-
-#[cfg(unix)]
-fn dev_ino(meta: &fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn dev_ino(_meta: &fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }
 
 impl Globs {

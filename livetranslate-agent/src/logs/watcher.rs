@@ -22,7 +22,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::fingerprint::{read_at, Fingerprint, HEAD_BYTES};
+use super::fingerprint::{dev_ino, read_at, Fingerprint, HEAD_BYTES};
 use super::framing::{Fed, Line, LineFramer};
 
 const CHUNK: usize = 64 * 1024;
@@ -108,17 +108,6 @@ fn nlink(meta: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn nlink(_meta: &std::fs::Metadata) -> u64 {
     1
-}
-
-#[cfg(unix)]
-fn dev_ino(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn dev_ino(_meta: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }
 
 impl FileWatcher {

@@ -16,7 +16,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::exposition::{Appender, Outcome, SampleRef, Skip};
+use super::exposition::{Appender, KeyHasher, Outcome, SampleRef, Skip};
 use super::job::ScrapeLimits;
 use super::remote_write::chunk::{encode_labels, Chunk, ChunkEncoder, EncodedExemplar};
 use super::{is_stale_nan, stale_nan, SeriesLabels};
@@ -273,26 +273,6 @@ impl SeriesKeys {
         let mut b = self.b.build_hasher();
         b.write(bytes);
         (u128::from(a.finish()) << 64) | u128::from(b.finish())
-    }
-}
-
-/// Hashes the already random 128-bit keys by taking their low half.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
     }
 }
 

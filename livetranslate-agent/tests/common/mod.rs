@@ -9,7 +9,7 @@ pub mod logs;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use livetranslate_agent::metrics::exposition::{self, Format, ParsedSample};
 use livetranslate_agent::metrics::remote_write::{decode_body, proto};
-use livetranslate_test_support::{free_port, http_client, ChildGuard};
+use livetranslate_test_support::{free_port, http_client, ChildGuard, ProcUsage};
 
 /// A Prometheus configuration that scrapes nothing (it only receives remote writes).
 pub const NO_SCRAPES: &str = "global: {scrape_interval: 1h}\n";
@@ -219,20 +219,13 @@ impl Agent {
         let port = free_port();
         let stderr = dir.join(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).expect("agent log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
+        let mut cmd = Agent::command(args);
         if !args.contains(&"--wal-dir") {
             cmd.arg("--wal-dir").arg(dir.join(format!("wal-{port}")));
         }
-        cmd.args(args)
-            .arg("--listen")
+        cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("RUST_LOG", log_level)
-            .env_remove("SCRAPE_TARGETS")
-            .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-            .env_remove("AGENT_CONFIG")
-            .env_remove("PROMTAIL_CONFIG")
-            .env_remove("LOKI_URL")
-            .env_remove("AGENT_WAL_DIR")
             .stdout(Stdio::null())
             .stderr(log);
         Agent {
@@ -242,19 +235,39 @@ impl Agent {
         }
     }
 
-    /// Runs the agent with `args` to its end (a check, a bad configuration): the exit code
-    /// (-1 for a signal) and stdout followed by stderr. The environment variables a
-    /// configuration can come from are removed, as for [`Agent::spawn`].
+    /// The agent's command with `args`, without the environment variables a configuration
+    /// can come from (the test's own environment must not leak into it).
+    pub fn command(args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"));
+        cmd.args(args).stdin(Stdio::null());
+        for var in [
+            "SCRAPE_TARGETS",
+            "PROMETHEUS_REMOTE_WRITE_URL",
+            "AGENT_CONFIG",
+            "PROMTAIL_CONFIG",
+            "LOKI_URL",
+            "AGENT_WAL_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Runs the agent with `args` and the environment `env` to its end (a check, a bad
+    /// configuration, a flag error).
+    pub fn output(args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Agent::command(args);
+        cmd.envs(env.iter().copied());
+        match cmd.output() {
+            Ok(o) => o,
+            Err(e) => panic!("run agent: {e}"),
+        }
+    }
+
+    /// [`Agent::output`] without environment: the exit code (-1 for a signal) and stdout
+    /// followed by stderr.
     pub fn run(args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_livetranslate-agent"))
-            .args(args)
-            .env_remove("SCRAPE_TARGETS")
-            .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-            .env_remove("AGENT_CONFIG")
-            .env_remove("PROMTAIL_CONFIG")
-            .env_remove("LOKI_URL")
-            .output()
-            .expect("run agent");
+        let out = Agent::output(args, &[]);
         (
             out.status.code().unwrap_or(-1),
             format!(
@@ -338,16 +351,7 @@ impl Agent {
 
     /// Resident memory now.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let pid = self.guard.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kb: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb * 1024)
+        ProcUsage::of(self.guard.id()?).map(|u| u.rss_bytes)
     }
 
     /// The agent's own metrics, as text (blocking: for tests without a runtime).

@@ -420,9 +420,10 @@ impl SeriesHasher {
     }
 }
 
-/// Hashes the already random 128-bit series keys by taking their low half.
+/// Hashes the already random 128-bit series keys by taking their low half (for maps keyed
+/// by such keys: the scrape cache too).
 #[derive(Default)]
-struct KeyHasher(u64);
+pub struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {

@@ -34,7 +34,8 @@ mod text;
 mod tests;
 
 pub use append::{
-    Appender, Outcome, Skip, Skipped, Skips, EXEMPLAR_MAX_LABEL_CHARS, MAX_AHEAD_MS, MAX_BEHIND_MS,
+    Appender, KeyHasher, Outcome, Skip, Skipped, Skips, EXEMPLAR_MAX_LABEL_CHARS, MAX_AHEAD_MS,
+    MAX_BEHIND_MS,
 };
 pub use stream::{ExemplarRef, Labels, Parser, SampleRef};
 
