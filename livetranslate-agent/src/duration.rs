@@ -100,6 +100,32 @@ pub fn check_range(d: Duration, min: Duration, max: Duration) -> Result<(), Stri
     Ok(())
 }
 
+/// One millisecond, for the bounds of [`duration_in`].
+pub const MS: Duration = Duration::from_millis(1);
+/// One minute.
+pub const MINUTE: Duration = Duration::from_secs(60);
+/// One hour.
+pub const HOUR: Duration = Duration::from_secs(3600);
+
+/// A configured duration: `value` (or `default`), checked against `min..=max` (the message of
+/// [`check_range`] when it is not; the caller names the key).
+///
+/// ```
+/// use std::time::Duration;
+/// use livetranslate_agent::duration::{duration_in, HumanDuration, HOUR, MS};
+/// assert_eq!(duration_in(None, Duration::from_secs(1), (MS, HOUR)), Ok(Duration::from_secs(1)));
+/// assert!(duration_in(Some(HumanDuration(Duration::ZERO)), Duration::from_secs(1), (MS, HOUR)).is_err());
+/// ```
+pub fn duration_in(
+    value: Option<HumanDuration>,
+    default: Duration,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, String> {
+    let d = value.map_or(default, |d| d.0);
+    check_range(d, min, max)?;
+    Ok(d)
+}
+
 impl std::str::FromStr for HumanDuration {
     type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -449,13 +449,12 @@ impl Config {
             &KeyPath::root().key("remote_write"),
         )?;
         let dry_run = cli.dry_run || file.dry_run;
-        let shutdown_timeout = crate::logs::config::duration_in(
-            &KeyPath::root(),
-            "shutdown_timeout",
+        let shutdown_timeout = crate::duration::duration_in(
             file.shutdown_timeout,
             DEFAULT_SHUTDOWN_TIMEOUT,
-            (Duration::from_millis(1), Duration::from_secs(3600)),
-        )?;
+            (crate::duration::MS, crate::duration::HOUR),
+        )
+        .map_err(|m| ValidationError::at(KeyPath::root().key("shutdown_timeout"), m))?;
         let mut stream_labels = external_labels.clone();
         stream_labels.extend(file.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let logs = LogsConfig::from_parts(

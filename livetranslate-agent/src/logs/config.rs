@@ -11,26 +11,9 @@ use serde::Deserialize;
 use super::decode::LongLines;
 use super::input::{Input, LogInput};
 use super::labels::StreamLimits;
-use crate::duration::{check_range, HumanDuration};
+use crate::duration::{duration_in, HumanDuration, HOUR, MINUTE, MS};
 use crate::loki::{LokiConfig, LokiFile};
 use crate::validate::{KeyPath, Origin, ValidationError};
-
-const MS: Duration = Duration::from_millis(1);
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// `value` (or `default`), checked against `min..=max`, the error naming `key` under `at`.
-pub fn duration_in(
-    at: &KeyPath,
-    key: &str,
-    value: Option<HumanDuration>,
-    default: Duration,
-    (min, max): (Duration, Duration),
-) -> Result<Duration, ValidationError> {
-    let d = value.map_or(default, |d| d.0);
-    check_range(d, min, max).map_err(|m| ValidationError::at(at.key(key), m))?;
-    Ok(d)
-}
 
 /// Where positions are kept when neither the file nor the flags say.
 pub const DEFAULT_POSITIONS_FILE: &str = "/var/lib/livetranslate-agent/positions.yml";
@@ -249,34 +232,15 @@ impl LogsConfig {
                 return Err(ValidationError::at(at.key(key), "must be more than 0"));
             }
         }
-        let poll_interval = duration_in(
-            &at,
-            "poll_interval",
-            file.poll_interval,
-            r.poll_interval,
-            (MS, MINUTE),
-        )?;
-        let discover_interval = duration_in(
-            &at,
-            "discover_interval",
-            file.discover_interval,
-            r.discover_interval,
-            (10 * MS, HOUR),
-        )?;
-        let rotate_wait = duration_in(
-            &at,
-            "rotate_wait",
-            file.rotate_wait,
-            r.rotate_wait,
-            (Duration::ZERO, 24 * HOUR),
-        )?;
-        let sync_period = duration_in(
-            &at,
-            "sync_period",
-            file.sync_period,
-            defaults.sync_period,
-            (10 * MS, HOUR),
-        )?;
+        let poll_interval = duration_in(file.poll_interval, r.poll_interval, (MS, MINUTE))
+            .map_err(|m| ValidationError::at(at.key("poll_interval"), m))?;
+        let discover_interval =
+            duration_in(file.discover_interval, r.discover_interval, (10 * MS, HOUR))
+                .map_err(|m| ValidationError::at(at.key("discover_interval"), m))?;
+        let rotate_wait = duration_in(file.rotate_wait, r.rotate_wait, (Duration::ZERO, 24 * HOUR))
+            .map_err(|m| ValidationError::at(at.key("rotate_wait"), m))?;
+        let sync_period = duration_in(file.sync_period, defaults.sync_period, (10 * MS, HOUR))
+            .map_err(|m| ValidationError::at(at.key("sync_period"), m))?;
         Ok(LogsConfig {
             inputs: inputs.into_iter().map(|(i, _)| i).collect(),
             loki,

@@ -6,11 +6,8 @@ use std::time::Duration;
 use livetranslate_push::{BasicAuthSettings, HttpClientConfig, HttpClientSettings, TlsSettings};
 use serde::Deserialize;
 
-use crate::duration::{check_range, HumanDuration};
+use crate::duration::{duration_in, HumanDuration, HOUR, MS};
 use crate::validate::{KeyPath, Origin, ValidationError};
-
-const MS: Duration = Duration::from_millis(1);
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// `logs.loki:` push client settings, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -115,9 +112,7 @@ impl LokiConfig {
         .resolve()
         .map_err(|e| ValidationError::at(path.key(e.key), e.message))?;
         let within = |key: &str, v: Option<HumanDuration>, default: Duration, min, max| {
-            let d = v.map_or(default, |d| d.0);
-            check_range(d, min, max).map_err(|m| ValidationError::at(path.key(key), m))?;
-            Ok::<_, ValidationError>(d)
+            duration_in(v, default, (min, max)).map_err(|m| ValidationError::at(path.key(key), m))
         };
         // Zero would be a request that cannot succeed, a retry loop without a pause, or a
         // batch per line; hours are a typo (or a stall that looks like an outage).

@@ -11,9 +11,12 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::byte_size::ByteSize;
-use crate::duration::HumanDuration;
+use crate::duration::{duration_in, HumanDuration, HOUR, MS};
 use crate::metrics::wal::{SyncPolicy, WalConfig};
 use crate::validate::{parse_http_url, KeyPath, Origin, ValidationError};
+
+/// Request timeout unless `remote_write.timeout` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the write-ahead log lives unless `remote_write.wal.dir` or `--wal-dir` says.
 pub const DEFAULT_WAL_DIR: &str = "/var/lib/livetranslate-agent/wal";
@@ -235,15 +238,39 @@ impl RemoteWriteConfig {
         let url = parse_http_url(&raw).map_err(|message| ValidationError { origin, message })?;
         let d = QueueConfig::default();
         let q = file.queue;
+        let qp = path.key("queue");
+        // The same bounds as Loki's: zero is a request that cannot succeed or a retry loop
+        // without a pause; hours are a typo.
+        let within = |at: &KeyPath, key: &str, v, default, range| {
+            duration_in(v, default, range).map_err(|m| ValidationError::at(at.key(key), m))
+        };
+        let timeout = within(
+            path,
+            "timeout",
+            file.timeout,
+            DEFAULT_TIMEOUT,
+            (100 * MS, HOUR),
+        )?;
         let queue = QueueConfig {
             capacity: q.capacity.unwrap_or(d.capacity),
             max_bytes: q.max_bytes.map_or(d.max_bytes, |b| b.0),
             max_samples_per_send: q.max_samples_per_send.unwrap_or(d.max_samples_per_send),
-            batch_send_deadline: q.batch_send_deadline.map_or(d.batch_send_deadline, |x| x.0),
-            min_backoff: q.min_backoff.map_or(d.min_backoff, |x| x.0),
-            max_backoff: q.max_backoff.map_or(d.max_backoff, |x| x.0),
+            batch_send_deadline: within(
+                &qp,
+                "batch_send_deadline",
+                q.batch_send_deadline,
+                d.batch_send_deadline,
+                (MS, HOUR),
+            )?,
+            min_backoff: within(&qp, "min_backoff", q.min_backoff, d.min_backoff, (MS, HOUR))?,
+            max_backoff: within(
+                &qp,
+                "max_backoff",
+                q.max_backoff,
+                d.max_backoff,
+                (MS, 24 * HOUR),
+            )?,
         };
-        let qp = path.key("queue");
         if queue.max_bytes == 0 {
             return Err(ValidationError::at(
                 qp.key("max_bytes"),
@@ -256,16 +283,13 @@ impl RemoteWriteConfig {
                 "need 0 < max_samples_per_send <= capacity",
             ));
         }
-        if queue.batch_send_deadline.is_zero() {
+        if queue.max_backoff < queue.min_backoff {
             return Err(ValidationError::at(
-                qp.key("batch_send_deadline"),
-                "need batch_send_deadline > 0",
-            ));
-        }
-        if queue.min_backoff.is_zero() || queue.max_backoff < queue.min_backoff {
-            return Err(ValidationError::at(
-                qp.key("min_backoff"),
-                "need 0 < min_backoff <= max_backoff",
+                qp.key("max_backoff"),
+                format!(
+                    "must be at least min_backoff ({})",
+                    HumanDuration(queue.min_backoff)
+                ),
             ));
         }
         for (name, value) in &file.headers {
@@ -289,7 +313,7 @@ impl RemoteWriteConfig {
         let wal = WalSettings::from_parts(wal_dir_flag, file.wal, &path.key("wal"))?;
         Ok(Some(RemoteWriteConfig {
             url,
-            timeout: file.timeout.map_or(Duration::from_secs(30), |d| d.0),
+            timeout,
             http,
             headers: file.headers,
             queue,
@@ -342,6 +366,22 @@ mod tests {
             &p,
         );
         assert!(e.is_err_and(|e| e.path() == Some(&p.key("wal").key("max_size"))));
+        // Zero or absurd durations are refused, as for Loki.
+        for (yaml, key) in [
+            ("{url: 'http://x/w', timeout: 0s}", p.key("timeout")),
+            ("{url: 'http://x/w', timeout: 3h}", p.key("timeout")),
+            (
+                "{url: 'http://x/w', queue: {batch_send_deadline: 0s}}",
+                p.key("queue").key("batch_send_deadline"),
+            ),
+            (
+                "{url: 'http://x/w', queue: {min_backoff: 2s, max_backoff: 1s}}",
+                p.key("queue").key("max_backoff"),
+            ),
+        ] {
+            let e = RemoteWriteConfig::from_parts(None, None, file(yaml), &p);
+            assert!(e.is_err_and(|e| e.path() == Some(&key)), "{yaml}");
+        }
     }
 
     #[test]
