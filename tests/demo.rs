@@ -100,10 +100,19 @@ fn read_pids(dir: &Path) -> BTreeMap<String, u32> {
         .collect()
 }
 
-#[test]
-fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
-    let dir = TempDir::new("demo");
-    let logs = dir.path().join("logs");
+/// The ports `scripts/demo` is started on.
+struct Ports {
+    orch: u16,
+    audio: u16,
+    translation: u16,
+    agent: u16,
+}
+
+/// Starts `scripts/demo` in its own process group (like a shell job: Ctrl-C reaches the whole
+/// group) with its logs under `logs`, free ports, a 1 s scrape interval, `DEMO_DURATION`
+/// `duration` seconds and `LOKI_URL` `loki` (none: a dry run); its output goes to a file in
+/// `dir`.
+fn start_demo(dir: &Path, logs: &Path, duration: &str, loki: Option<&str>) -> (Group, Ports) {
     let mut ports = HashSet::new();
     let mut port = || loop {
         let p = free_port();
@@ -112,18 +121,17 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
         }
     };
     let (orch, audio, translation, agent) = (port(), port(), port(), port());
-    let log = dir.path().join("demo-output.txt");
+    let log = dir.join("demo-output.txt");
     let out = std::fs::File::create(&log).expect("output file");
-    let child = Command::new("bash")
-        .arg(format!("{ROOT}/scripts/demo"))
+    let mut cmd = Command::new("bash");
+    cmd.arg(format!("{ROOT}/scripts/demo"))
         .current_dir(ROOT)
         .env("ORCHESTRATION_PORT", orch.to_string())
         .env("AUDIO_PORT", audio.to_string())
         .env("TRANSLATION_PORT", translation.to_string())
         .env("AGENT_PORT", agent.to_string())
-        .env("DEMO_LOG_DIR", &logs)
-        // A safety net only: the test interrupts it long before.
-        .env("DEMO_DURATION", "600")
+        .env("DEMO_LOG_DIR", logs)
+        .env("DEMO_DURATION", duration)
         .env("DEMO_SCRAPE_INTERVAL", "1s")
         .env_remove("LOKI_URL")
         .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
@@ -132,12 +140,37 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("dup"))
         .stderr(out)
-        // Its own process group, like a shell job: Ctrl-C reaches the whole group.
-        .process_group(0)
-        .spawn()
-        .expect("run scripts/demo");
+        .process_group(0);
+    if let Some(url) = loki {
+        cmd.env("LOKI_URL", url);
+    }
+    let child = cmd.spawn().expect("run scripts/demo");
     let pgid = child.id();
-    let mut demo = Group { child, pgid, log };
+    (
+        Group { child, pgid, log },
+        Ports {
+            orch,
+            audio,
+            translation,
+            agent,
+        },
+    )
+}
+
+#[test]
+fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
+    let dir = TempDir::new("demo");
+    let logs = dir.path().join("logs");
+    // A safety net only: the test interrupts it long before.
+    let (
+        mut demo,
+        Ports {
+            orch,
+            audio,
+            translation,
+            agent,
+        },
+    ) = start_demo(dir.path(), &logs, "600", None);
 
     // The script builds first (quick when the test build already did it), then starts
     // everything and writes one pid file per child.
@@ -232,7 +265,7 @@ fn demo_runs_the_main_job_and_stops_cleanly_on_ctrl_c() {
             .filter(|(_, pid)| alive(**pid))
             .map(|(name, pid)| format!("{name} (pid {pid})"))
             .collect();
-        left.extend(group_members(pgid));
+        left.extend(group_members(demo.pgid));
         if left.is_empty() || Instant::now() > deadline {
             break;
         }
@@ -290,38 +323,7 @@ fn demo_with_a_loki_url_ships_every_line_once_with_the_standard_labels() {
     let loki = LokiStandIn::start();
     let dir = TempDir::new("demo-loki");
     let logs = dir.path().join("logs");
-    let mut ports = HashSet::new();
-    let mut port = || loop {
-        let p = free_port();
-        if ports.insert(p) {
-            return p;
-        }
-    };
-    let (orch, audio, translation, agent) = (port(), port(), port(), port());
-    let log = dir.path().join("demo-output.txt");
-    let out = std::fs::File::create(&log).expect("output file");
-    let child = Command::new("bash")
-        .arg(format!("{ROOT}/scripts/demo"))
-        .current_dir(ROOT)
-        .env("ORCHESTRATION_PORT", orch.to_string())
-        .env("AUDIO_PORT", audio.to_string())
-        .env("TRANSLATION_PORT", translation.to_string())
-        .env("AGENT_PORT", agent.to_string())
-        .env("DEMO_LOG_DIR", &logs)
-        .env("DEMO_DURATION", "20")
-        .env("DEMO_SCRAPE_INTERVAL", "1s")
-        .env("LOKI_URL", loki.url())
-        .env_remove("PROMETHEUS_REMOTE_WRITE_URL")
-        .env_remove("DEMO_PROMETHEUS")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out)
-        .process_group(0)
-        .spawn()
-        .expect("run scripts/demo");
-    let pgid = child.id();
-    let mut demo = Group { child, pgid, log };
+    let (mut demo, _) = start_demo(dir.path(), &logs, "20", Some(&loki.url()));
     // It runs DEMO_DURATION seconds after starting, then stops on its own (the agent last,
     // after reading the services' last lines).
     let status = demo

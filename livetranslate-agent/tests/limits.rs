@@ -219,18 +219,12 @@ async fn the_memory_queue_is_bounded_in_bytes() {
         "agent.yml",
         "remote_write:\n  wal: {enabled: false}\n  queue: {capacity: 100000, max_bytes: 1MB, batch_send_deadline: 100ms, min_backoff: 1s, max_backoff: 1s}\n",
     );
-    let agent = Agent::start(
+    let agent = Agent::start_scraping(
         dir.path(),
-        &[
-            "--config",
-            &config,
-            "--scrape-target",
-            &target.url("/metrics"),
-            "--scrape-interval",
-            "100ms",
-            "--remote-write-url",
-            &receiver.url(),
-        ],
+        &config,
+        &target.url("/metrics"),
+        "100ms",
+        &receiver.url(),
     )
     .await;
     let dropped = eventually_async(Duration::from_secs(15), || async {

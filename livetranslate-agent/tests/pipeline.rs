@@ -45,18 +45,12 @@ async fn rejected_batches_are_counted_and_never_retried() {
     // One scrape only (interval 1h): exactly one batch of 2 samples and the 5 report series
     // (up, scrape_duration_seconds, scrape_samples_scraped,
     // scrape_samples_post_metric_relabeling, scrape_series_added).
-    let agent = Agent::start(
+    let agent = Agent::start_scraping(
         dir.path(),
-        &[
-            "--config",
-            &config,
-            "--scrape-target",
-            &target.url("/metrics"),
-            "--scrape-interval",
-            "1h",
-            "--remote-write-url",
-            &receiver.url(),
-        ],
+        &config,
+        &target.url("/metrics"),
+        "1h",
+        &receiver.url(),
     )
     .await;
     let dropped = eventually_async(Duration::from_secs(15), || async {
@@ -134,18 +128,12 @@ async fn server_errors_and_throttling_are_retried_until_delivered() {
         "agent.yml",
         "remote_write:\n  queue: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 100ms}\n",
     );
-    let agent = Agent::start(
+    let agent = Agent::start_scraping(
         dir.path(),
-        &[
-            "--config",
-            &config,
-            "--scrape-target",
-            &target.url("/metrics"),
-            "--scrape-interval",
-            "1h",
-            "--remote-write-url",
-            &receiver.url(),
-        ],
+        &config,
+        &target.url("/metrics"),
+        "1h",
+        &receiver.url(),
     )
     .await;
     let sent = eventually_async(Duration::from_secs(15), || async {
@@ -202,18 +190,12 @@ async fn queue_overflow_during_an_outage_drops_and_counts_samples() {
         "agent.yml",
         "remote_write:\n  wal: {enabled: false}\n  queue: {capacity: 20, max_samples_per_send: 5, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 200ms}\n",
     );
-    let mut agent = Agent::start(
+    let mut agent = Agent::start_scraping(
         dir.path(),
-        &[
-            "--config",
-            &config,
-            "--scrape-target",
-            &target.url("/metrics"),
-            "--scrape-interval",
-            "100ms",
-            "--remote-write-url",
-            &receiver.url(),
-        ],
+        &config,
+        &target.url("/metrics"),
+        "100ms",
+        &receiver.url(),
     )
     .await;
     let dropped = eventually_async(Duration::from_secs(15), || async {
@@ -453,18 +435,12 @@ async fn sigterm_flushes_the_queue() {
         "agent.yml",
         "remote_write:\n  queue: {batch_send_deadline: 60s}\nshutdown_timeout: 5s\n",
     );
-    let mut agent = Agent::start(
+    let mut agent = Agent::start_scraping(
         dir.path(),
-        &[
-            "--config",
-            &config,
-            "--scrape-target",
-            &target.url("/metrics"),
-            "--scrape-interval",
-            "1h",
-            "--remote-write-url",
-            &receiver.url(),
-        ],
+        &config,
+        &target.url("/metrics"),
+        "1h",
+        &receiver.url(),
     )
     .await;
     let queued = eventually_async(Duration::from_secs(10), || async {

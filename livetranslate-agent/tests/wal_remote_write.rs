@@ -89,6 +89,15 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
+/// The values (scrape numbers) stored for `lt_seq{i="0"}`.
+async fn values_of_series_0(prom: &Prometheus) -> BTreeSet<u64> {
+    stored(prom)
+        .await
+        .get("0")
+        .map(|v| v.iter().map(|p| p.1).collect())
+        .unwrap_or_default()
+}
+
 /// Every raw sample of `lt_seq{i}` in Prometheus: series label `i` → (timestamp ms, value).
 async fn stored(prom: &Prometheus) -> BTreeMap<String, Vec<(i64, u64)>> {
     let result = prom.query_async("lt_seq[2h]", None).await;
@@ -199,11 +208,7 @@ async fn a_kill_9_loses_nothing_that_was_scraped() {
     // Replay: everything scraped before this start, in Prometheus.
     let before_start: BTreeSet<u64> = target.served_before(restarted).into_iter().collect();
     let caught_up = eventually_async(Duration::from_secs(30), || async {
-        let s = stored(&prom).await;
-        let got: BTreeSet<u64> = s
-            .get("0")
-            .map(|v| v.iter().map(|p| p.1).collect())
-            .unwrap_or_default();
+        let got = values_of_series_0(&prom).await;
         before_start
             .iter()
             .all(|n| got.contains(n) || in_flight.contains(n))
@@ -221,11 +226,7 @@ async fn a_kill_9_loses_nothing_that_was_scraped() {
     let served_until = Instant::now();
     let served: BTreeSet<u64> = target.served_before(served_until).into_iter().collect();
     let complete = eventually_async(Duration::from_secs(30), || async {
-        let s = stored(&prom).await;
-        let got: BTreeSet<u64> = s
-            .get("0")
-            .map(|v| v.iter().map(|p| p.1).collect())
-            .unwrap_or_default();
+        let got = values_of_series_0(&prom).await;
         served
             .iter()
             .all(|n| got.contains(n) || in_flight.contains(n))
@@ -508,11 +509,7 @@ async fn a_torn_tail_is_cut_counted_and_the_agent_starts() {
     // Everything stored before the kill arrives (the last answer may have been in flight).
     let must: Vec<u64> = served[..served.len().saturating_sub(1)].to_vec();
     let arrived = eventually_async(Duration::from_secs(30), || async {
-        let s = stored(&prom).await;
-        let got: BTreeSet<u64> = s
-            .get("0")
-            .map(|v| v.iter().map(|p| p.1).collect())
-            .unwrap_or_default();
+        let got = values_of_series_0(&prom).await;
         must.iter().all(|n| got.contains(n))
     })
     .await;

@@ -278,6 +278,28 @@ impl Agent {
         )
     }
 
+    /// Starts the agent with the configuration file `config`, scraping `target` every
+    /// `interval` and pushing to the remote-write URL `receiver`; waits for `/ready`.
+    pub async fn start_scraping(
+        dir: &Path,
+        config: &str,
+        target: &str,
+        interval: &str,
+        receiver: &str,
+    ) -> Agent {
+        let args = [
+            "--config",
+            config,
+            "--scrape-target",
+            target,
+            "--scrape-interval",
+            interval,
+            "--remote-write-url",
+            receiver,
+        ];
+        Agent::start(dir, &args).await
+    }
+
     /// Starts the agent with `args` (plus `--listen`) and waits for `/ready`.
     pub async fn start(dir: &Path, args: &[&str]) -> Agent {
         let mut agent = Agent::spawn(dir, args, "info");
