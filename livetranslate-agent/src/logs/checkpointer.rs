@@ -406,6 +406,16 @@ impl Checkpointer {
         self.lock().files.values().cloned().collect()
     }
 
+    /// Each tracked file's path and lag (bytes read or seen but not acknowledged), without
+    /// copying what the status page keeps of it.
+    pub fn lags(&self) -> Vec<(String, u64)> {
+        self.lock()
+            .files
+            .values()
+            .map(|f| (f.path.clone(), f.lag()))
+            .collect()
+    }
+
     /// The positions to save: for each inode, its oldest generation still tracked (a
     /// truncated file's new generation only counts once the old one is fully acknowledged),
     /// and the retained positions.
@@ -498,6 +508,7 @@ mod tests {
         t.ack(a, 300);
         assert_eq!(t.positions().get(1, 1).map(|p| p.offset), Some(300));
         assert_eq!(t.files()[0].lag(), 500);
+        assert_eq!(t.lags(), [("/l/a.log".to_owned(), 500)]);
         t.close(a, 500);
         assert_eq!(
             t.files().len(),

@@ -324,8 +324,7 @@ pub struct FileServer<S: EntrySink> {
     /// New files that start like a tailed file but hold more than it: a copy of a file whose
     /// truncation its watcher has not noticed yet, most likely. Left for that watcher.
     deferred: HashMap<(u64, u64), Instant>,
-    /// Paths the globs match that cannot be tailed, and those already warned about.
-    skipped: HashMap<PathBuf, (usize, SkipReason)>,
+    /// Paths already warned about (a glob matches them but they cannot be tailed).
     warned: HashSet<PathBuf>,
 }
 
@@ -363,7 +362,6 @@ impl<S: EntrySink> FileServer<S> {
             last_discover: None,
             last_prune: Instant::now(),
             deferred: HashMap::new(),
-            skipped: HashMap::new(),
             warned: HashSet::new(),
         }
     }
@@ -408,8 +406,8 @@ impl<S: EntrySink> FileServer<S> {
                 last_status = Instant::now();
                 self.refresh_sources();
                 self.metrics.files_watched(self.files.len());
-                for f in self.checkpointer.files() {
-                    self.metrics.file_lag(&f.path, f.lag());
+                for (path, lag) in self.checkpointer.lags() {
+                    self.metrics.file_lag(&path, lag);
                 }
             }
             if self.last_prune.elapsed() >= PRUNE_PERIOD {
@@ -472,7 +470,6 @@ impl<S: EntrySink> FileServer<S> {
                 })
                 .collect(),
         );
-        self.skipped = skipped;
     }
 
     /// Starts tailing `path` unless that file (by device and inode) is tailed already;
