@@ -56,8 +56,8 @@ use serde::Deserialize;
 /// Docker's default data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/docker";
 
-/// Longest label value kept (longer values are cut at a character boundary).
-/// Integrator: use the crate's label cap here.
+/// Longest label value kept (longer values are cut at a character boundary): the same cap
+/// as a promoted field's ([`super::parse::MAX_LABEL_VALUE`]).
 pub const MAX_LABEL_VALUE_BYTES: usize = 128;
 
 /// Most labels taken from a container's own labels through the allow-list.
@@ -541,8 +541,8 @@ fn bounded(v: &str) -> String {
 }
 
 /// A Docker label key as a label name, the way Prometheus' Docker discovery does it: every
-/// character outside `[a-zA-Z0-9_]` becomes `_`, and a leading digit gets a `_` before it.
-/// Integrator: the crate's label-name validator should accept every result.
+/// character outside `[a-zA-Z0-9_]` becomes `_`, and a leading digit gets a `_` before it, so
+/// the result is always a valid label name (tested against the library's validator).
 fn sanitize_label_name(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 1);
     if key.starts_with(|c: char| c.is_ascii_digit()) || key.is_empty() {
@@ -961,7 +961,7 @@ mod tests {
             "{early:?}"
         );
         assert_eq!(d.cached(), 0);
-        // `docker compose up` finishes creating it; the integrator asks again.
+        // `docker compose up` finishes creating it; the caller asks again.
         root.create(
             &id,
             "livetranslate-fourth-service-1",
@@ -1038,6 +1038,20 @@ mod tests {
         assert_eq!(sanitize_label_name("9lives"), "_9lives");
         assert_eq!(sanitize_label_name(""), "_");
         assert_eq!(sanitize_label_name("naïve"), "na_ve");
+        for key in [
+            "com.docker.compose.service",
+            "9lives",
+            "",
+            "naïve",
+            "a-b/c.d",
+        ] {
+            let name = sanitize_label_name(key);
+            assert!(
+                livetranslate_telemetry::names::is_valid_label_name(&name),
+                "{key:?} -> {name:?}"
+            );
+        }
         assert_eq!(bounded(&"é".repeat(100)).len(), 128);
+        assert_eq!(MAX_LABEL_VALUE_BYTES, crate::logs::parse::MAX_LABEL_VALUE);
     }
 }

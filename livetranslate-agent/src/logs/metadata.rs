@@ -26,6 +26,7 @@ use std::path::Path;
 
 use super::docker::{DockerConfig, DockerMetadata, Lookup};
 use super::kubernetes::PodLogFile;
+use super::labels::clean_label_value;
 
 /// Where an input's files get labels from their location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +83,11 @@ impl SourceMetadata {
     /// The labels of the file at `path` (one `stat` for a Docker container whose metadata is
     /// cached and unchanged).
     pub fn labels(&mut self, path: &Path) -> Located {
+        // A container's label values are anything its author wrote: no control character
+        // reaches a stream label (as for promoted fields).
         let owned = |l: &[(&str, &str)]| {
             l.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| ((*k).to_owned(), clean_label_value(v).into_owned()))
                 .collect()
         };
         match &mut self.kind {
@@ -113,5 +116,38 @@ impl SourceMetadata {
         if let Kind::Docker(d) = &mut self.kind {
             d.prune();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_label_values_hold_no_control_characters() {
+        let root = std::env::temp_dir().join(format!("lt-metadata-{}", std::process::id()));
+        let id = "ab".repeat(32);
+        let dir = root.join("containers").join(&id);
+        std::fs::create_dir_all(&dir).expect("container dir");
+        std::fs::write(
+            dir.join("config.v2.json"),
+            format!(
+                r#"{{"ID":"{id}","Name":"/web-1","Config":{{"Image":"nginx","Labels":{{"team":"a\nb\u001b[31m"}}}},"State":{{"Running":true}}}}"#
+            ),
+        )
+        .expect("config.v2.json");
+        let mut docker = SourceMetadata::new(&Source::Docker(DockerConfig {
+            data_root: root.clone(),
+            label_allowlist: vec!["team".to_owned()],
+        }));
+        let labels = docker.labels(&dir.join(format!("{id}-json.log")));
+        let _ = std::fs::remove_dir_all(&root);
+        let Located::Labels(labels) = labels else {
+            panic!("no labels: {labels:?}")
+        };
+        assert!(
+            labels.contains(&("team".to_owned(), "a b [31m".to_owned())),
+            "{labels:?}"
+        );
     }
 }

@@ -187,12 +187,7 @@ fn label_value(v: &str, lowercase: bool) -> String {
     while !v.is_char_boundary(cut) {
         cut -= 1;
     }
-    let v = &v[..cut];
-    let clean = if v.chars().any(char::is_control) {
-        Cow::Owned(clean_label_value(v).into_owned())
-    } else {
-        Cow::Borrowed(v)
-    };
+    let clean = clean_label_value(&v[..cut]);
     if lowercase {
         clean.to_lowercase()
     } else {
