@@ -2,8 +2,8 @@
 //! checksummed segment files, read back by a cursor from the last durable acknowledgement, and
 //! deleted once acknowledged or when the log outgrows its size or age bound.
 //!
-//! A leaf: it knows nothing of samples or of the rest of the agent. The integrator appends
-//! encoded batches (one scrape's samples, or remote-write-sized chunks), sends what the
+//! A leaf: it knows nothing of samples or of the rest of the agent. Its user (remote write's
+//! buffer, `metrics::remote_write::buffer`) appends encoded batches (one scrape's samples, or remote-write-sized chunks), sends what the
 //! [`WalReader`] returns, and calls [`Wal::ack`] after the receiver accepted it.
 //!
 //! # Records

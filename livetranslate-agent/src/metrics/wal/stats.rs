@@ -1,4 +1,4 @@
-//! Figures for the integrator's metrics: what is on disk, how far the sender is behind, and what
+//! Figures for the agent's metrics: what is on disk, how far the sender is behind, and what
 //! was lost and why.
 
 use std::time::SystemTime;
@@ -36,11 +36,10 @@ pub struct OpenReport {
 
 /// A snapshot of the log's gauges and counters (counters since [`Wal::open`](super::Wal::open)).
 ///
-/// Suggested metric names for the integrator (`agent_wal_` prefix): `segments`,
-/// `disk_bytes`, `records_appended_total`, `bytes_appended_total`,
-/// `records_cut_total{reason="torn"}`, `records_dropped_total{reason="size"|"age"|"corrupt"}`,
-/// `bytes_dropped_total{…}`, `ack_lag_records`, `read_position`, `acked_position`,
-/// `oldest_record_timestamp_seconds`, `fsyncs_total`.
+/// The agent reports some of them as `livetranslate_agent_wal_segments`,
+/// `livetranslate_agent_wal_pending_records`,
+/// `livetranslate_agent_wal_oldest_record_timestamp_seconds` and
+/// `livetranslate_agent_wal_records_lost_total{reason}`.
 ///
 /// ```
 /// use livetranslate_agent::metrics::wal::WalStats;
