@@ -308,32 +308,14 @@ impl Parser {
     }
 
     fn parse_json(&self, line: String) -> Parsed {
-        let mut de = serde_json::Deserializer::from_str(&line);
-        let found = Wanted {
-            promote: &self.promote,
-        }
-        .deserialize(&mut de)
-        .and_then(|f| de.end().map(|()| f));
-        match found {
-            Ok(found) => {
-                let labels = found
-                    .promoted
-                    .iter()
-                    .map(|(i, v)| {
-                        (
-                            self.promote_names[*i],
-                            label_value(v, self.promote[*i] == "level"),
-                        )
-                    })
-                    .collect();
-                Parsed {
-                    timestamp_ns: found.timestamp,
-                    labels,
-                    line,
-                    malformed: false,
-                }
-            }
-            Err(_) => Parsed::raw(line, true),
+        match self.json_meta(&line) {
+            Ok((timestamp_ns, labels)) => Parsed {
+                timestamp_ns,
+                labels,
+                line,
+                malformed: false,
+            },
+            Err(()) => Parsed::raw(line, true),
         }
     }
 }
