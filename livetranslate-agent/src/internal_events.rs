@@ -575,6 +575,18 @@ pub struct LogMetrics {
     delivery: Arc<DeliveryRecord>,
 }
 
+#[cfg(test)]
+impl LogMetrics {
+    /// Log metrics on a registry of their own (unit tests).
+    pub(crate) fn detached() -> Self {
+        let registry = livetranslate_telemetry::registry::Registry::new(&[]);
+        match LogMetrics::new(&registry) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 impl LogMetrics {
     /// Registers the log pipeline metrics in `registry`.
     pub fn new(registry: &Registry) -> Result<Self, MetricError> {

@@ -89,11 +89,7 @@ mod tests {
     use super::*;
 
     fn metrics() -> LogMetrics {
-        let registry = livetranslate_telemetry::registry::Registry::new(&[]);
-        match LogMetrics::new(&registry) {
-            Ok(m) => m,
-            Err(e) => panic!("{e}"),
-        }
+        LogMetrics::detached()
     }
 
     fn run(d: &mut LineDecoder, lines: &[(&[u8], bool)]) -> Vec<Result<Decoded, u64>> {
